@@ -1,0 +1,106 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Headers added to every dead-lettered record, next to its original
+// headers. The key and value are the original record's, byte for byte.
+const (
+	HeaderErrorClass      = "reindexer.error.class"      // "decode" (bad event) or "index" (OpenSearch rejected it)
+	HeaderErrorReason     = "reindexer.error.reason"     // e.g. malformed_json, id_too_long, mapper_parsing_exception
+	HeaderErrorMessage    = "reindexer.error.message"    // human-readable detail
+	HeaderSourceTopic     = "reindexer.source.topic"     // where the record came from
+	HeaderSourcePartition = "reindexer.source.partition" // decimal
+	HeaderSourceOffset    = "reindexer.source.offset"    // decimal
+	HeaderSourceTimestamp = "reindexer.source.timestamp" // record timestamp, ms since epoch, decimal
+	HeaderIndex           = "reindexer.index"            // the target index
+)
+
+// deadLetter produces recs to the dead-letter topic and waits until every
+// one is acknowledged, retrying failures with backoff until ctx ends. Only
+// then may the records' offsets be committed.
+func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
+	if p.dlq == nil {
+		d := recs[0]
+		p.fail(fmt.Errorf("record %s/%d@%d cannot be indexed (%s: %s) and no dead-letter topic is configured (set --dlq-topic); stopping without committing it",
+			p.cfg.Topic, d.part.id, d.rec.Offset, d.reason, d.detail))
+		return fmt.Errorf("no dead-letter topic")
+	}
+	out := make([]*kgo.Record, 0, len(recs))
+	for _, d := range recs {
+		if d.part.dead.Load() {
+			continue
+		}
+		r := d.rec
+		h := make([]kgo.RecordHeader, 0, len(r.Headers)+8)
+		h = append(h, r.Headers...)
+		h = append(h,
+			kgo.RecordHeader{Key: HeaderErrorClass, Value: []byte(d.class)},
+			kgo.RecordHeader{Key: HeaderErrorReason, Value: []byte(d.reason)},
+			kgo.RecordHeader{Key: HeaderErrorMessage, Value: []byte(d.detail)},
+			kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
+			kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+			kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+			kgo.RecordHeader{Key: HeaderSourceTimestamp, Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
+			kgo.RecordHeader{Key: HeaderIndex, Value: []byte(p.ix.Config().Index)},
+		)
+		out = append(out, &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h})
+		p.log.Warn("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			"class", d.class, "reason", d.reason, "detail", d.detail, "dlq_topic", p.cfg.DLQTopic)
+	}
+	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(200*time.Millisecond),
+		backoff.WithMaxInterval(30*time.Second), backoff.WithMaxElapsedTime(0))
+	for len(out) > 0 {
+		res := p.dlq.ProduceSync(ctx, out...)
+		var failed []*kgo.Record
+		var firstErr error
+		for _, pr := range res {
+			if pr.Err != nil {
+				failed = append(failed, pr.Record)
+				if firstErr == nil {
+					firstErr = pr.Err
+				}
+				continue
+			}
+			p.m.DeadLettered.WithLabelValues(headerValue(pr.Record, HeaderErrorReason)).Inc()
+			p.m.Write("dead_lettered", 1)
+			p.stats.deadLettered.Add(1)
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.log.Error("dead-letter produce failed; the records stay uncommitted and are retried",
+			"dlq_topic", p.cfg.DLQTopic, "records", len(failed), "err", firstErr)
+		p.m.Retries.WithLabelValues("dlq").Add(float64(len(failed)))
+		out = failed
+		t := time.NewTimer(bo.NextBackOff())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func headerValue(r *kgo.Record, key string) string {
+	for i := len(r.Headers) - 1; i >= 0; i-- {
+		if r.Headers[i].Key == key {
+			return string(r.Headers[i].Value)
+		}
+	}
+	return ""
+}
+
+func itoa(i int32) string { return strconv.Itoa(int(i)) }

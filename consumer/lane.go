@@ -1,0 +1,254 @@
+package consumer
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/reindexer/reindexer/indexer"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// batch is one bulk request with the bookkeeping to commit behind it.
+type batch struct {
+	ib    indexer.Batch
+	refs  []ref     // one per indexer item, same order
+	dead  []deadRec // records that failed to decode
+	marks []mark    // per partition: offset just past its last record here
+	bytes int       // record bytes held (keys and values)
+	first time.Time // when the first record was added
+}
+
+type ref struct {
+	part *part
+	rec  *kgo.Record
+}
+
+type deadRec struct {
+	part   *part
+	rec    *kgo.Record
+	class  string // "decode" or "index"
+	reason string // machine-readable reason
+	detail string // human-readable message
+}
+
+type mark struct {
+	part  *part
+	next  int64
+	epoch int32
+}
+
+func (b *batch) reset() {
+	b.ib.Reset()
+	clear(b.refs)
+	b.refs = b.refs[:0]
+	clear(b.dead)
+	b.dead = b.dead[:0]
+	clear(b.marks)
+	b.marks = b.marks[:0]
+	b.bytes = 0
+}
+
+// mark records that everything of pt up to r is in this batch.
+func (b *batch) mark(pt *part, r *kgo.Record) {
+	for i := len(b.marks) - 1; i >= 0; i-- {
+		if b.marks[i].part == pt {
+			b.marks[i].next, b.marks[i].epoch = r.Offset+1, r.LeaderEpoch
+			return
+		}
+	}
+	b.marks = append(b.marks, mark{part: pt, next: r.Offset + 1, epoch: r.LeaderEpoch})
+}
+
+// markAt records that everything of pt below next is accounted for.
+func (b *batch) markAt(pt *part, next int64, epoch int32) {
+	for i := len(b.marks) - 1; i >= 0; i-- {
+		if b.marks[i].part == pt {
+			b.marks[i].next, b.marks[i].epoch = max(b.marks[i].next, next), epoch
+			return
+		}
+	}
+	b.marks = append(b.marks, mark{part: pt, next: next, epoch: epoch})
+}
+
+// lane is one ordered writer: it owns a set of partitions and sends their
+// batches one at a time, in the order they were filled.
+type lane struct {
+	p  *pipeline
+	id int
+
+	// mu guards the fields below and the poll-side fields of its parts.
+	// Lock order: pipeline.mu may be held while taking a lane's mu, never
+	// the reverse.
+	mu        sync.Mutex
+	open      *batch // being filled by the poll goroutine
+	sealed    *batch // full, waiting for the sender
+	sealedSeq uint64 // batches handed to the sender so far
+	doneSeq   uint64 // batches the sender has finished
+	flushReq  bool   // send the open batch now, without lingering
+	closed    bool   // no more batches; the sender exits when drained
+	progress  chan struct{}
+	wake      chan struct{}
+	exited    chan struct{}
+
+	nparts int // partitions assigned; guarded by pipeline.mu
+}
+
+func newLane(p *pipeline, id int) *lane {
+	return &lane{p: p, id: id, progress: make(chan struct{}), wake: make(chan struct{}, 1), exited: make(chan struct{})}
+}
+
+// notify wakes everyone waiting for progress. Call with mu held.
+func (l *lane) notify() {
+	close(l.progress)
+	l.progress = make(chan struct{})
+}
+
+func (l *lane) kick() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// append decodes records of one partition into the lane's open batch,
+// sealing it when full and waiting for room when the lane is saturated. It
+// returns false if ctx ended while waiting (the remaining records are not
+// appended and so never committed).
+func (l *lane) append(ctx context.Context, pt *part, recs []*kgo.Record) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range recs {
+		if l.open == nil {
+			l.open = l.p.getBatch()
+			l.open.first = time.Now()
+			l.kick()
+		}
+		l.p.add(l.open, pt, r)
+		if !l.p.full(l.open) {
+			continue
+		}
+		for l.sealed != nil {
+			ch := l.progress
+			l.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				l.mu.Lock()
+				return false
+			}
+			l.mu.Lock()
+		}
+		l.sealed, l.open = l.open, nil
+		l.sealedSeq++
+		l.kick()
+	}
+	return true
+}
+
+// flush asks the sender to send whatever is buffered now and returns the
+// sequence number that doneSeq reaches once it has.
+func (l *lane) flush() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	target := l.sealedSeq
+	if l.open != nil {
+		target++
+		l.flushReq = true
+		l.kick()
+	}
+	return target
+}
+
+// waitDone waits until the sender has finished batch number target or the
+// deadline passes; it reports whether it got there.
+func (l *lane) waitDone(target uint64, deadline <-chan time.Time) bool {
+	for {
+		l.mu.Lock()
+		if l.doneSeq >= target {
+			l.mu.Unlock()
+			return true
+		}
+		ch := l.progress
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-l.exited:
+			l.mu.Lock()
+			ok := l.doneSeq >= target
+			l.mu.Unlock()
+			return ok
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// close makes the sender send everything buffered and exit.
+func (l *lane) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.kick()
+	l.mu.Unlock()
+}
+
+// run is the sender goroutine.
+func (l *lane) run() {
+	defer close(l.exited)
+	for {
+		b := l.next()
+		if b == nil {
+			return
+		}
+		l.p.process(b)
+		l.mu.Lock()
+		l.doneSeq++
+		l.notify()
+		l.mu.Unlock()
+		l.p.putBatch(b)
+	}
+}
+
+// next returns the next batch to send, waiting for one: the sealed batch
+// first, else the open batch once it has lingered (or a flush or close asks
+// for it), else nil once the lane is closed and empty.
+func (l *lane) next() *batch {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if l.sealed != nil {
+			b := l.sealed
+			l.sealed = nil
+			l.notify()
+			return b
+		}
+		wait := time.Duration(-1)
+		if l.open != nil {
+			age := time.Since(l.open.first)
+			if age >= l.p.cfg.Linger || l.flushReq || l.closed {
+				b := l.open
+				l.open = nil
+				l.sealedSeq++
+				l.flushReq = false
+				l.notify()
+				return b
+			}
+			wait = l.p.cfg.Linger - age
+		} else if l.closed {
+			return nil
+		}
+		l.flushReq = false
+		l.mu.Unlock()
+		if wait < 0 {
+			<-l.wake
+		} else {
+			t := time.NewTimer(wait)
+			select {
+			case <-l.wake:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		l.mu.Lock()
+	}
+}

@@ -1,0 +1,494 @@
+// Package event decodes Kafka records into document operations.
+//
+// A record describes one operation on one document: an upsert carrying the
+// full document, or a delete, each with a document id and a version (a
+// non-negative int64 that grows with every change of that document). The
+// default envelope (DESIGN §5) is
+//
+//	{"op":"upsert","id":"r42-m1001","version":1732412345678001,"doc":{...}}
+//	{"op":"delete","id":"r42-m1001","version":1732412399000000}
+//
+// with the record key equal to the id. Where each field comes from is
+// configurable (see Source): JSON pointers into the value, the key, a
+// header, the record offset or timestamp. A Kafka tombstone (null value) is
+// a delete of its key, its version read from a header.
+//
+// Decoding never decodes the document: it finds the byte span of each field
+// with a validating scanner and hands out slices of the record value, so
+// the document reaches the bulk body byte for byte (pretty-printed documents
+// are compacted onto one line, the only change ever made).
+package event
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/reindexer/reindexer/internal/jsonscan"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// MaxIDBytes is OpenSearch's limit on the UTF-8 length of a document _id.
+const MaxIDBytes = 512
+
+// Op is a document operation.
+type Op uint8
+
+// The document operations.
+const (
+	Upsert Op = iota + 1 // write the full document
+	Delete               // remove the document
+)
+
+// String returns "upsert" or "delete".
+func (o Op) String() string {
+	switch o {
+	case Upsert:
+		return "upsert"
+	case Delete:
+		return "delete"
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Event is one decoded document operation. Its slices alias the record
+// value or the Decoder's scratch space and are valid until the next call of
+// Decode on the same Decoder.
+type Event struct {
+	Op      Op
+	ID      []byte // the id as the body of a JSON string literal (escaped, no quotes); never empty
+	Version int64  // >= 0
+	Doc     []byte // the document as one line of JSON (an object); nil for deletes
+	Routing []byte // custom routing as a JSON string body, or nil
+}
+
+// Reason classifies why a record could not be decoded. Reasons are stable
+// identifiers: they name dead-letter headers and metric labels.
+type Reason string
+
+// Why a record is rejected.
+const (
+	ReasonMalformedJSON   Reason = "malformed_json"
+	ReasonMissingID       Reason = "missing_id"
+	ReasonInvalidID       Reason = "invalid_id"
+	ReasonIDTooLong       Reason = "id_too_long"
+	ReasonMissingVersion  Reason = "missing_version"
+	ReasonInvalidVersion  Reason = "invalid_version"
+	ReasonNegativeVersion Reason = "negative_version"
+	ReasonMissingOp       Reason = "missing_op"
+	ReasonUnknownOp       Reason = "unknown_op"
+	ReasonMissingDoc      Reason = "missing_doc"
+	ReasonInvalidDoc      Reason = "invalid_doc"
+	ReasonDocTooLarge     Reason = "doc_too_large"
+)
+
+// Error is a permanent decoding failure: the record goes to the dead-letter
+// topic with Reason and Detail in its headers.
+type Error struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *Error) Error() string { return string(e.Reason) + ": " + e.Detail }
+
+func fail(r Reason, format string, args ...any) *Error {
+	return &Error{Reason: r, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Config says where the fields of an event come from. The zero value
+// decodes the default envelope.
+type Config struct {
+	ID      Source // default json:/id
+	Version Source // default json:/version
+	Op      Source // default json:/op
+	Doc     Source // default json:/doc
+	Routing Source // default none
+
+	// TombstoneVersionHeader names the header that carries the version of
+	// a Kafka tombstone (null value) when Version is read from JSON.
+	// Default "version".
+	TombstoneVersionHeader string
+
+	// MaxDocBytes rejects documents larger than this (reason
+	// doc_too_large) so one record cannot exceed the bulk byte limit.
+	// Default 0 means no limit.
+	MaxDocBytes int
+}
+
+// Decoder turns records into events. It is not safe for concurrent use;
+// give each goroutine its own.
+type Decoder struct {
+	cfg     Config
+	top     bool // every JSON source is a single top-level key
+	scratch []byte
+	idbuf   []byte
+	rbuf    []byte
+}
+
+// NewDecoder checks cfg and returns a Decoder.
+func NewDecoder(cfg Config) (*Decoder, error) {
+	def := func(s *Source, d string) {
+		if s.Kind == FromNone && s.text == "" && d != "" {
+			*s = JSON(d)
+		}
+	}
+	def(&cfg.ID, "/id")
+	def(&cfg.Version, "/version")
+	def(&cfg.Op, "/op")
+	def(&cfg.Doc, "/doc")
+	if cfg.TombstoneVersionHeader == "" {
+		cfg.TombstoneVersionHeader = "version"
+	}
+	switch cfg.ID.Kind {
+	case FromJSON, FromKey, FromHeader:
+	default:
+		return nil, fmt.Errorf("id source %s: the id comes from json:/pointer, key or header:NAME", cfg.ID)
+	}
+	switch cfg.Version.Kind {
+	case FromJSON, FromHeader, FromOffset, FromTimestamp:
+	default:
+		return nil, fmt.Errorf("version source %s: the version comes from json:/pointer, header:NAME, offset or timestamp", cfg.Version)
+	}
+	switch cfg.Op.Kind {
+	case FromJSON, FromHeader, FromNone:
+	default:
+		return nil, fmt.Errorf("op source %s: the op comes from json:/pointer, header:NAME or none", cfg.Op)
+	}
+	switch cfg.Doc.Kind {
+	case FromJSON, FromValue:
+	default:
+		return nil, fmt.Errorf("doc source %s: the document comes from json:/pointer or value", cfg.Doc)
+	}
+	switch cfg.Routing.Kind {
+	case FromNone, FromJSON, FromKey, FromHeader:
+	default:
+		return nil, fmt.Errorf("routing source %s: routing comes from json:/pointer, key, header:NAME or none", cfg.Routing)
+	}
+	d := &Decoder{cfg: cfg, top: true}
+	for _, s := range []Source{cfg.ID, cfg.Version, cfg.Op, cfg.Doc, cfg.Routing} {
+		if s.Kind == FromJSON && len(s.Pointer) != 1 {
+			d.top = false
+		}
+	}
+	return d, nil
+}
+
+// Config returns the decoder's configuration with defaults filled in.
+func (d *Decoder) Config() Config { return d.cfg }
+
+// span is a located JSON value: [start, end) in the record value.
+type span struct {
+	start, end int
+	found      bool
+	multiline  bool
+}
+
+// Decode decodes one record. A returned error is always an *Error.
+func (d *Decoder) Decode(r *kgo.Record) (Event, error) {
+	var ev Event
+	if r.Value == nil {
+		return d.tombstone(r)
+	}
+	val := r.Value
+	needJSON := d.cfg.ID.Kind == FromJSON || d.cfg.Version.Kind == FromJSON || d.cfg.Op.Kind == FromJSON ||
+		d.cfg.Doc.Kind == FromJSON || d.cfg.Routing.Kind == FromJSON || d.cfg.Doc.Kind == FromValue
+	var id, ver, op, doc, rt span
+	if needJSON {
+		start := jsonscan.SkipSpace(val, 0)
+		if jsonscan.KindAt(val, start) != jsonscan.Object {
+			if _, _, _, err := jsonscan.Document(val); err != nil {
+				return ev, fail(ReasonMalformedJSON, "%v", err)
+			}
+			return ev, fail(ReasonMalformedJSON, "record value is a JSON %s, want an object", jsonscan.KindAt(val, start))
+		}
+		if d.top {
+			end, err := jsonscan.Fields(val, start, func(f jsonscan.Field) bool {
+				s := span{f.ValueStart, f.ValueEnd, true, f.Multiline}
+				d.match(f.Key, &d.cfg.ID, &id, s)
+				d.match(f.Key, &d.cfg.Version, &ver, s)
+				d.match(f.Key, &d.cfg.Op, &op, s)
+				d.match(f.Key, &d.cfg.Doc, &doc, s)
+				d.match(f.Key, &d.cfg.Routing, &rt, s)
+				return true
+			})
+			if err == nil {
+				if rest := jsonscan.SkipSpace(val, end); rest != len(val) {
+					err = &jsonscan.SyntaxError{Offset: rest, Msg: "trailing data after JSON value"}
+				}
+			}
+			if err != nil {
+				return ev, fail(ReasonMalformedJSON, "%v", err)
+			}
+		} else {
+			if _, _, _, err := jsonscan.Document(val); err != nil {
+				return ev, fail(ReasonMalformedJSON, "%v", err)
+			}
+			id = lookup(val, start, d.cfg.ID)
+			ver = lookup(val, start, d.cfg.Version)
+			op = lookup(val, start, d.cfg.Op)
+			doc = lookup(val, start, d.cfg.Doc)
+			rt = lookup(val, start, d.cfg.Routing)
+		}
+		if d.cfg.Doc.Kind == FromValue {
+			s, e, multi, _ := jsonscan.Document(val)
+			doc = span{s, e, true, multi}
+		}
+	}
+
+	// Op first: deletes need no document.
+	switch d.cfg.Op.Kind {
+	case FromNone:
+		ev.Op = Upsert
+	case FromJSON:
+		if !op.found || jsonscan.KindAt(val, op.start) == jsonscan.Null {
+			return ev, fail(ReasonMissingOp, "no op at %s", d.cfg.Op)
+		}
+		if jsonscan.KindAt(val, op.start) != jsonscan.String {
+			return ev, fail(ReasonUnknownOp, "op at %s is a JSON %s, want a string", d.cfg.Op, jsonscan.KindAt(val, op.start))
+		}
+		o, ok := parseOp(val[op.start+1 : op.end-1])
+		if !ok {
+			return ev, fail(ReasonUnknownOp, "op %s is not one of upsert, index, create, update, delete", val[op.start:op.end])
+		}
+		ev.Op = o
+	case FromHeader:
+		h, ok := header(r, d.cfg.Op.Header)
+		if !ok {
+			return ev, fail(ReasonMissingOp, "no header %q", d.cfg.Op.Header)
+		}
+		o, ok := parseOp(h)
+		if !ok {
+			return ev, fail(ReasonUnknownOp, "op header %q=%q is not one of upsert, index, create, update, delete", d.cfg.Op.Header, h)
+		}
+		ev.Op = o
+	}
+
+	var err *Error
+	if ev.ID, err = d.idFrom(r, val, id); err != nil {
+		return ev, err
+	}
+	if ev.Version, err = d.versionFrom(r, val, ver, d.cfg.Version); err != nil {
+		return ev, err
+	}
+	if d.cfg.Routing.Kind != FromNone {
+		if ev.Routing, err = d.routingFrom(r, val, rt); err != nil {
+			return ev, err
+		}
+	}
+	if ev.Op == Delete {
+		return ev, nil
+	}
+	if !doc.found || jsonscan.KindAt(val, doc.start) == jsonscan.Null {
+		return ev, fail(ReasonMissingDoc, "upsert without a document at %s", d.cfg.Doc)
+	}
+	if k := jsonscan.KindAt(val, doc.start); k != jsonscan.Object {
+		return ev, fail(ReasonInvalidDoc, "document at %s is a JSON %s, want an object", d.cfg.Doc, k)
+	}
+	ev.Doc = val[doc.start:doc.end]
+	if doc.multiline {
+		d.scratch = jsonscan.AppendCompact(d.scratch[:0], ev.Doc)
+		ev.Doc = d.scratch
+	}
+	if d.cfg.MaxDocBytes > 0 && len(ev.Doc) > d.cfg.MaxDocBytes {
+		return ev, fail(ReasonDocTooLarge, "document is %d bytes, over the %d-byte limit (raise --max-doc-bytes and --batch-bytes together)", len(ev.Doc), d.cfg.MaxDocBytes)
+	}
+	return ev, nil
+}
+
+func (d *Decoder) match(key []byte, src *Source, dst *span, s span) {
+	if src.Kind == FromJSON && len(src.Pointer) == 1 && jsonscan.KeyEquals(key, src.Pointer[0]) {
+		*dst = s
+	}
+}
+
+func lookup(val []byte, start int, src Source) span {
+	if src.Kind != FromJSON {
+		return span{}
+	}
+	s, e, found, err := jsonscan.Lookup(val, start, src.Pointer)
+	if err != nil || !found {
+		return span{}
+	}
+	_, multi, _ := jsonscan.Value(val[:e], s)
+	return span{s, e, true, multi}
+}
+
+func (d *Decoder) tombstone(r *kgo.Record) (Event, error) {
+	ev := Event{Op: Delete}
+	var err *Error
+	switch d.cfg.ID.Kind {
+	case FromHeader:
+		ev.ID, err = d.idFrom(r, nil, span{})
+	default: // key, or JSON which a null value cannot have: the key is the id
+		ev.ID, err = d.escapeID(r.Key, "record key of a tombstone")
+	}
+	if err != nil {
+		return ev, err
+	}
+	vsrc := d.cfg.Version
+	if vsrc.Kind == FromJSON {
+		vsrc = Source{Kind: FromHeader, Header: d.cfg.TombstoneVersionHeader}
+	}
+	if ev.Version, err = d.versionFrom(r, nil, span{}, vsrc); err != nil {
+		return ev, err
+	}
+	if d.cfg.Routing.Kind == FromKey || d.cfg.Routing.Kind == FromHeader {
+		if ev.Routing, err = d.routingFrom(r, nil, span{}); err != nil {
+			return ev, err
+		}
+	}
+	return ev, nil
+}
+
+func (d *Decoder) idFrom(r *kgo.Record, val []byte, s span) ([]byte, *Error) {
+	switch d.cfg.ID.Kind {
+	case FromKey:
+		if r.Key == nil {
+			return nil, fail(ReasonMissingID, "record has no key")
+		}
+		return d.escapeID(r.Key, "record key")
+	case FromHeader:
+		h, ok := header(r, d.cfg.ID.Header)
+		if !ok {
+			return nil, fail(ReasonMissingID, "no header %q", d.cfg.ID.Header)
+		}
+		return d.escapeID(h, "header "+d.cfg.ID.Header)
+	}
+	if !s.found || jsonscan.KindAt(val, s.start) == jsonscan.Null {
+		return nil, fail(ReasonMissingID, "no id at %s", d.cfg.ID)
+	}
+	switch k := jsonscan.KindAt(val, s.start); k {
+	case jsonscan.String:
+		raw := val[s.start+1 : s.end-1]
+		n, err := jsonscan.UnescapedLen(raw)
+		if err != nil {
+			return nil, fail(ReasonInvalidID, "id at %s: %v", d.cfg.ID, err)
+		}
+		if n == 0 {
+			return nil, fail(ReasonMissingID, "id at %s is empty", d.cfg.ID)
+		}
+		if n > MaxIDBytes {
+			return nil, fail(ReasonIDTooLong, "id is %d bytes, OpenSearch allows at most %d", n, MaxIDBytes)
+		}
+		return raw, nil
+	case jsonscan.Number:
+		return val[s.start:s.end], nil
+	default:
+		return nil, fail(ReasonInvalidID, "id at %s is a JSON %s, want a string or number", d.cfg.ID, k)
+	}
+}
+
+func (d *Decoder) escapeID(raw []byte, what string) ([]byte, *Error) {
+	if len(raw) == 0 {
+		return nil, fail(ReasonMissingID, "%s is empty", what)
+	}
+	if len(raw) > MaxIDBytes {
+		return nil, fail(ReasonIDTooLong, "id (%s) is %d bytes, OpenSearch allows at most %d", what, len(raw), MaxIDBytes)
+	}
+	if !jsonscan.NeedsEscape(raw) {
+		return raw, nil
+	}
+	d.idbuf = jsonscan.AppendEscaped(d.idbuf[:0], raw)
+	return d.idbuf, nil
+}
+
+func (d *Decoder) versionFrom(r *kgo.Record, val []byte, s span, src Source) (int64, *Error) {
+	var lit []byte
+	switch src.Kind {
+	case FromOffset:
+		return r.Offset, nil
+	case FromTimestamp:
+		ms := r.Timestamp.UnixMilli()
+		if ms < 0 {
+			return 0, fail(ReasonNegativeVersion, "record timestamp %d is before 1970", ms)
+		}
+		return ms, nil
+	case FromHeader:
+		h, ok := header(r, src.Header)
+		if !ok {
+			return 0, fail(ReasonMissingVersion, "no header %q", src.Header)
+		}
+		lit = h
+	default:
+		if !s.found || jsonscan.KindAt(val, s.start) == jsonscan.Null {
+			return 0, fail(ReasonMissingVersion, "no version at %s", src)
+		}
+		switch k := jsonscan.KindAt(val, s.start); k {
+		case jsonscan.Number:
+			lit = val[s.start:s.end]
+		case jsonscan.String:
+			lit = val[s.start+1 : s.end-1]
+		default:
+			return 0, fail(ReasonInvalidVersion, "version at %s is a JSON %s, want an integer", src, k)
+		}
+	}
+	v, err := jsonscan.ParseInt(lit)
+	switch {
+	case err != nil:
+		return 0, fail(ReasonInvalidVersion, "version %q is not an integer in the int64 range", truncate(lit, 64))
+	case v < 0:
+		return 0, fail(ReasonNegativeVersion, "version %d is negative; OpenSearch external versions are 0 to 2^63-1", v)
+	}
+	return v, nil
+}
+
+func (d *Decoder) routingFrom(r *kgo.Record, val []byte, s span) ([]byte, *Error) {
+	var raw []byte
+	switch d.cfg.Routing.Kind {
+	case FromKey:
+		raw = r.Key
+	case FromHeader:
+		h, ok := header(r, d.cfg.Routing.Header)
+		if !ok {
+			return nil, nil
+		}
+		raw = h
+	case FromJSON:
+		if !s.found {
+			return nil, nil
+		}
+		switch jsonscan.KindAt(val, s.start) {
+		case jsonscan.String:
+			return val[s.start+1 : s.end-1], nil
+		case jsonscan.Number:
+			return val[s.start:s.end], nil
+		case jsonscan.Null:
+			return nil, nil
+		default:
+			return nil, fail(ReasonInvalidDoc, "routing at %s must be a string or number", d.cfg.Routing)
+		}
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if !jsonscan.NeedsEscape(raw) {
+		return raw, nil
+	}
+	d.rbuf = jsonscan.AppendEscaped(d.rbuf[:0], raw)
+	return d.rbuf, nil
+}
+
+func parseOp(b []byte) (Op, bool) {
+	switch string(b) {
+	case "upsert", "index", "create", "update", "insert", "UPSERT", "INDEX", "CREATE", "UPDATE", "INSERT", "c", "u", "r":
+		return Upsert, true
+	case "delete", "DELETE", "d":
+		return Delete, true
+	}
+	return 0, false
+}
+
+func header(r *kgo.Record, name string) ([]byte, bool) {
+	for i := range r.Headers {
+		if r.Headers[i].Key == name {
+			return r.Headers[i].Value, r.Headers[i].Value != nil
+		}
+	}
+	return nil, false
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "..."
+}

@@ -1,0 +1,550 @@
+// Package indexer writes document operations to OpenSearch with
+// version-checked bulk requests and classifies every item's outcome.
+//
+// Every upsert is a bulk "index" action with version_type=external (or
+// external_gte) carrying the event's version, so OpenSearch itself keeps the
+// newest version of each document whatever order operations arrive in. A 409
+// version conflict therefore means "already applied or superseded" and is a
+// success (Stale or Duplicate), never an error. Deletes are versioned
+// "delete" actions, or in Tombstone mode an "index" of a small tombstone
+// document with the same external version, so that an older upsert can never
+// resurrect a deleted document however late it arrives.
+//
+// Write retries only the items that failed with a retryable error (429, 5xx,
+// rejected execution, timeouts) and never resends the ones that succeeded;
+// whole-request failures (network errors, 429/502/503/504) resend the items
+// still pending; a cluster block (read-only, flood-stage watermark) or a
+// missing index stops progress loudly and keeps retrying, dropping nothing.
+// A whole request rejected with 400 or 413 is split in halves until the bad
+// items are isolated, so one bad record cannot fail its neighbours.
+//
+// Per item the hot path is: append an action line and the untouched document
+// bytes to a reused buffer; parse the filtered bulk response with an
+// allocation-free scanner.
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/reindexer/reindexer/event"
+	"github.com/reindexer/reindexer/internal/jsonscan"
+	"github.com/reindexer/reindexer/internal/metrics"
+)
+
+// DeleteMode says how delete events are written.
+type DeleteMode uint8
+
+// The delete modes (DESIGN §2).
+const (
+	// Delete writes versioned deletes. OpenSearch remembers the deleted
+	// version only for index.gc_deletes (60 s by default) and forgets it on
+	// a node restart, so an older upsert replayed later resurrects the
+	// document. Safe when each partition has one ordered writer.
+	Delete DeleteMode = iota
+	// Tombstone writes a delete as an index of a tombstone document (a
+	// marker field) with the delete's version: an older upsert always gets
+	// a 409, whatever the timing. Searches must filter the marker.
+	Tombstone
+)
+
+// String returns "delete" or "tombstone".
+func (m DeleteMode) String() string {
+	if m == Tombstone {
+		return "tombstone"
+	}
+	return "delete"
+}
+
+// ParseDeleteMode parses "delete" or "tombstone".
+func ParseDeleteMode(s string) (DeleteMode, error) {
+	switch s {
+	case "delete":
+		return Delete, nil
+	case "tombstone":
+		return Tombstone, nil
+	}
+	return 0, fmt.Errorf("delete mode %q: want delete or tombstone", s)
+}
+
+// DefaultTombstoneField is the marker field of tombstone documents.
+const DefaultTombstoneField = "reindexer_tombstone"
+
+// Config configures an Indexer. The zero value (with Index set) works.
+type Config struct {
+	// Index is the target index or alias. Required.
+	Index string
+	// VersionType is "external" (default) or "external_gte". With
+	// external_gte an equal version is rewritten instead of returning 409.
+	VersionType string
+	// DeleteMode is Delete (default) or Tombstone.
+	DeleteMode DeleteMode
+	// TombstoneField is the marker field of tombstone documents. Default
+	// DefaultTombstoneField. The tombstone document is {"<field>":true}.
+	TombstoneField string
+	// RequestTimeout bounds one bulk round trip on the client side and is
+	// also sent as the bulk's server-side timeout. Default 2m.
+	RequestTimeout time.Duration
+	// RetryInitial and RetryMax bound the exponential backoff (with 50 %
+	// jitter) between retries. Defaults 100ms and 15s. Retries never stop on
+	// their own: only the context ends them, so nothing is dropped.
+	RetryInitial, RetryMax time.Duration
+	// Logger receives warnings about retries and blocks. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics is updated with bulk and write metrics. Default: unregistered.
+	Metrics *metrics.Metrics
+}
+
+// Indexer sends batches to one index. It is safe for concurrent use; each
+// Write is independent.
+type Indexer struct {
+	cfg       Config
+	client    *opensearch.Client
+	path      string
+	tombDoc   []byte
+	log       *slog.Logger
+	m         *metrics.Metrics
+	bufs      sync.Pool
+	lastWarn  atomic.Int64
+	blockedN  atomic.Int32
+	sleepHook func(time.Duration) // tests
+}
+
+// New returns an Indexer writing through client. The client should be
+// created with DisableRetry: the Indexer does its own item-level retries
+// with backoff, and a transport retry would resend items that already
+// succeeded.
+func New(client *opensearch.Client, cfg Config) (*Indexer, error) {
+	if cfg.Index == "" {
+		return nil, errors.New("indexer: index name is empty")
+	}
+	switch cfg.VersionType {
+	case "":
+		cfg.VersionType = "external"
+	case "external", "external_gte":
+	case "external_gt":
+		cfg.VersionType = "external"
+	default:
+		return nil, fmt.Errorf("indexer: version type %q: want external or external_gte", cfg.VersionType)
+	}
+	if cfg.TombstoneField == "" {
+		cfg.TombstoneField = DefaultTombstoneField
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 2 * time.Minute
+	}
+	if cfg.RetryInitial <= 0 {
+		cfg.RetryInitial = 100 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
+	tomb := append([]byte(`{"`), jsonscan.AppendEscaped(nil, []byte(cfg.TombstoneField))...)
+	tomb = append(tomb, `":true}`...)
+	q := url.Values{}
+	q.Set("filter_path", bulkFilterPath)
+	q.Set("timeout", strconv.FormatInt(cfg.RequestTimeout.Milliseconds(), 10)+"ms")
+	return &Indexer{
+		cfg:     cfg,
+		client:  client,
+		path:    "/" + url.PathEscape(cfg.Index) + "/_bulk?" + q.Encode(),
+		tombDoc: tomb,
+		log:     cfg.Logger,
+		m:       cfg.Metrics,
+	}, nil
+}
+
+// Config returns the indexer's configuration with defaults filled in.
+func (ix *Indexer) Config() Config { return ix.cfg }
+
+// TombstoneDoc returns the document written for deletes in Tombstone mode.
+func (ix *Indexer) TombstoneDoc() []byte { return ix.tombDoc }
+
+// Add appends ev to b as one item and returns its index. ev must come from
+// event.Decoder, which has already validated the id and version.
+func (ix *Indexer) Add(b *Batch, ev *event.Event) int {
+	return b.add(ev, ix.cfg.VersionType, ix.tombDoc, ix.cfg.DeleteMode)
+}
+
+// ErrBlocked is wrapped by errors reported while OpenSearch refuses writes
+// (cluster block, missing index, authorization).
+var ErrBlocked = errors.New("writes blocked")
+
+// Write sends b and retries until every item has a final Result, or ctx
+// ends (then the unfinished items stay Pending and ctx's error is returned).
+// keep, if not nil, is asked before each retry round whether item i is still
+// wanted; items it rejects become Abandoned (their partition was revoked).
+func (ix *Indexer) Write(ctx context.Context, b *Batch, keep func(i int) bool) error {
+	idx := make([]int, len(b.Items))
+	for i := range idx {
+		idx[i] = i
+	}
+	return ix.writeSet(ctx, b, idx, keep)
+}
+
+type outcome uint8
+
+const (
+	outDone outcome = iota
+	outRetry
+	outBlocked
+)
+
+func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(int) bool) error {
+	bo := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(ix.cfg.RetryInitial),
+		backoff.WithMaxInterval(ix.cfg.RetryMax),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0),
+	)
+	var retryBody []byte
+	blocked := false
+	defer func() {
+		if blocked {
+			ix.setBlocked(false)
+		}
+	}()
+	for len(idx) > 0 {
+		body := b.buf
+		if len(idx) != len(b.Items) {
+			retryBody = retryBody[:0]
+			for _, i := range idx {
+				retryBody = append(retryBody, b.ItemBody(i)...)
+			}
+			body = retryBody
+		}
+		res, err := ix.send(ctx, body, len(idx))
+		if err != nil {
+			return err
+		}
+		next := idx[:0:0]
+		var reason string
+		isBlocked := false
+		switch {
+		case res.status == 0: // transport error
+			next, reason = idx, "network"
+			ix.warn("bulk request failed, retrying", "index", ix.cfg.Index, "items", len(idx), "err", res.err)
+		case res.status == http.StatusOK:
+			n, perr := parseBulkResponse(res.body.Bytes(), func(k int, it *itemResp) {
+				if k >= len(idx) {
+					return
+				}
+				i := idx[k]
+				switch ix.classify(&b.Items[i], it) {
+				case outRetry:
+					next = append(next, i)
+					if reason == "" {
+						reason = retryReason(it)
+					}
+				case outBlocked:
+					next = append(next, i)
+					isBlocked = true
+					reason = "blocked"
+				}
+			})
+			if perr != nil || n != len(idx) {
+				// Unparseable or misaligned: never guess which item is which.
+				for _, i := range idx {
+					b.Items[i].Result = Pending
+				}
+				next, reason = idx, "bad_response"
+				ix.warn("bulk response unusable, resending the request", "index", ix.cfg.Index, "items", len(idx), "parsed", n, "err", perr)
+			}
+			if len(next) < len(idx) {
+				bo.Reset()
+			}
+		case wholeBlocked(res):
+			next, reason, isBlocked = idx, "blocked", true
+			errType, errReason := wholeError(res)
+			for _, i := range idx {
+				b.Items[i].ErrType, b.Items[i].ErrReason = errType, errReason
+			}
+		case res.status == http.StatusTooManyRequests || res.status == http.StatusRequestTimeout || res.status >= 500:
+			next, reason = idx, strconv.Itoa(res.status)
+			ix.warn("bulk request refused, retrying", "index", ix.cfg.Index, "status", res.status, "items", len(idx))
+		default: // 400, 413 and other client errors: some item is bad
+			errType, errReason := wholeError(res)
+			if len(idx) == 1 {
+				it := &b.Items[idx[0]]
+				it.Result, it.ErrType, it.ErrReason = Permanent, errType, errReason
+				if it.ErrType == "" {
+					it.ErrType = "http_" + strconv.Itoa(res.status)
+				}
+				ix.release(res)
+				return nil
+			}
+			ix.release(res)
+			// Isolate the offending items: split in halves and write each.
+			half := len(idx) / 2
+			left := append([]int(nil), idx[:half]...)
+			right := append([]int(nil), idx[half:]...)
+			ix.m.Retries.WithLabelValues("split_" + strconv.Itoa(res.status)).Inc()
+			if err := ix.writeSet(ctx, b, left, keep); err != nil {
+				return err
+			}
+			return ix.writeSet(ctx, b, right, keep)
+		}
+		ix.release(res)
+		if isBlocked != blocked {
+			blocked = isBlocked
+			ix.setBlocked(blocked)
+		}
+		if isBlocked {
+			it := &b.Items[next[0]]
+			ix.warn("OpenSearch refuses writes: progress is stopped until it accepts them again (nothing is dropped)",
+				"index", ix.cfg.Index, "error_type", it.ErrType, "reason", it.ErrReason, "items_waiting", len(next))
+		}
+		if keep != nil {
+			kept := next[:0]
+			for _, i := range next {
+				if keep(i) {
+					kept = append(kept, i)
+				} else {
+					b.Items[i].Result = Abandoned
+				}
+			}
+			next = kept
+		}
+		idx = next
+		if len(idx) == 0 {
+			return nil
+		}
+		ix.m.Retries.WithLabelValues(reason).Add(float64(len(idx)))
+		if err := ix.sleep(ctx, bo.NextBackOff()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// classify sets the item's Result from its response and says whether to
+// retry it.
+func (ix *Indexer) classify(item *Item, it *itemResp) outcome {
+	st := it.status
+	switch {
+	case st >= 200 && st < 300 || (st == http.StatusNotFound && !it.hasErrorBody):
+		switch string(it.result) {
+		case "created":
+			item.Result = Created
+		case "updated":
+			item.Result = Updated
+		case "deleted":
+			item.Result = Deleted
+		case "not_found":
+			item.Result = NotFound
+		default: // "noop" or unknown: the write is done either way
+			item.Result = Updated
+		}
+		if item.tombstone && (item.Result == Created || item.Result == Updated) {
+			item.Result = Deleted
+		}
+		ix.m.Write(item.Result.String(), 1)
+		return outDone
+	case st == http.StatusConflict && (string(it.errType) == "version_conflict_engine_exception" || len(it.errType) == 0):
+		c, p, ok := conflictVersions(it.errReason)
+		if ok && c == p {
+			item.Result = Duplicate
+		} else {
+			item.Result = Stale
+		}
+		ix.m.Write(item.Result.String(), 1)
+		return outDone
+	}
+	item.ErrType, item.ErrReason = string(it.errType), unescape(it.errReason)
+	if len(it.causeReason) > 0 {
+		item.ErrReason += " (caused by " + string(it.causeType) + ": " + unescape(it.causeReason) + ")"
+	}
+	switch errClass(string(it.errType), st) {
+	case outBlocked:
+		return outBlocked
+	case outRetry:
+		return outRetry
+	}
+	item.Result = Permanent
+	return outDone
+}
+
+// errClass sorts an OpenSearch error into retry, blocked or permanent
+// (outDone).
+func errClass(typ string, status int) outcome {
+	switch typ {
+	case "cluster_block_exception", "index_not_found_exception", "index_closed_exception",
+		"security_exception", "authorization_exception":
+		return outBlocked
+	case "rejected_execution_exception", "es_rejected_execution_exception", "circuit_breaking_exception",
+		"unavailable_shards_exception", "no_shard_available_action_exception", "node_not_connected_exception",
+		"node_closed_exception", "connect_transport_exception", "receive_timeout_transport_exception",
+		"process_cluster_event_timeout_exception", "timeout_exception", "primary_missing_action_exception",
+		"retry_on_primary_exception", "shard_not_found_exception", "not_master_exception",
+		"not_cluster_manager_exception", "cluster_manager_not_discovered_exception",
+		"master_not_discovered_exception", "index_shard_closed_exception", "illegal_index_shard_state_exception",
+		"replication_response_exception", "send_request_transport_exception", "translog_exception":
+		return outRetry
+	}
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
+		return outRetry
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return outBlocked
+	}
+	return outDone
+}
+
+func retryReason(it *itemResp) string {
+	if len(it.errType) > 0 {
+		return string(it.errType)
+	}
+	return strconv.Itoa(it.status)
+}
+
+type response struct {
+	status int
+	body   *bytes.Buffer
+	err    error
+}
+
+func (ix *Indexer) release(r response) {
+	if r.body != nil {
+		r.body.Reset()
+		ix.bufs.Put(r.body)
+	}
+}
+
+// send performs one bulk round trip. It returns an error only when ctx is
+// done; transport failures come back as status 0 with err set.
+func (ix *Indexer) send(ctx context.Context, body []byte, items int) (response, error) {
+	if err := ctx.Err(); err != nil {
+		return response{}, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, ix.cfg.RequestTimeout+10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, ix.path, bytes.NewReader(body))
+	if err != nil {
+		return response{}, fmt.Errorf("bulk to %s: %w", ix.cfg.Index, err)
+	}
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+
+	ix.m.InFlightBulks.Inc()
+	start := time.Now()
+	res, err := ix.client.Stream(req)
+	ix.m.InFlightBulks.Dec()
+	ix.m.BulkBytes.Add(float64(len(body)))
+	ix.m.BulkDocs.Observe(float64(items))
+	if res == nil {
+		if ctx.Err() != nil {
+			return response{}, ctx.Err()
+		}
+		ix.m.BulkRequests.WithLabelValues("error").Inc()
+		return response{err: fmt.Errorf("bulk to %s: %w", ix.cfg.Index, err)}, nil
+	}
+	buf, _ := ix.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	_, rerr := buf.ReadFrom(res.Body)
+	res.Body.Close()
+	ix.m.BulkLatency.Observe(time.Since(start).Seconds())
+	ix.m.BulkRequests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
+	if rerr != nil {
+		buf.Reset()
+		ix.bufs.Put(buf)
+		if ctx.Err() != nil {
+			return response{}, ctx.Err()
+		}
+		return response{err: fmt.Errorf("bulk to %s: read response: %w", ix.cfg.Index, rerr)}, nil
+	}
+	return response{status: res.StatusCode, body: buf}, nil
+}
+
+// wholeError extracts type and reason of a whole-request error body
+// {"error":{"type":...,"reason":...},"status":N}.
+func wholeError(r response) (typ, reason string) {
+	if r.body == nil {
+		return "", ""
+	}
+	b := r.body.Bytes()
+	s, e, found, err := jsonscan.Lookup(b, jsonscan.SkipSpace(b, 0), []string{"error", "type"})
+	if err == nil && found && jsonscan.KindAt(b, s) == jsonscan.String {
+		typ = unescape(b[s+1 : e-1])
+	}
+	s, e, found, err = jsonscan.Lookup(b, jsonscan.SkipSpace(b, 0), []string{"error", "reason"})
+	if err == nil && found && jsonscan.KindAt(b, s) == jsonscan.String {
+		reason = unescape(b[s+1 : e-1])
+	}
+	if typ == "" && reason == "" && len(b) > 0 {
+		reason = string(b[:min(len(b), 512)])
+	}
+	return typ, reason
+}
+
+// wholeBlocked reports whether a whole-request failure means OpenSearch
+// refuses writes until an operator acts.
+func wholeBlocked(r response) bool {
+	switch r.status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	case http.StatusTooManyRequests:
+		typ, _ := wholeError(r)
+		return typ == "cluster_block_exception"
+	}
+	return false
+}
+
+func (ix *Indexer) setBlocked(on bool) {
+	if on {
+		if ix.blockedN.Add(1) == 1 {
+			ix.m.Blocked.Set(1)
+		}
+		return
+	}
+	if ix.blockedN.Add(-1) == 0 {
+		ix.m.Blocked.Set(0)
+		ix.log.Info("OpenSearch accepts writes again", "index", ix.cfg.Index)
+	}
+}
+
+// warn logs at most one warning every 5 seconds per Indexer so a retry
+// storm does not flood the log; metrics count every retry.
+func (ix *Indexer) warn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := ix.lastWarn.Load()
+	if now-last < int64(5*time.Second) || !ix.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	ix.log.Warn(msg, args...)
+}
+
+func (ix *Indexer) sleep(ctx context.Context, d time.Duration) error {
+	if ix.sleepHook != nil {
+		ix.sleepHook(d)
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
