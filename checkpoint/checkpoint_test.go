@@ -1,0 +1,297 @@
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reindexer/reindexer/consumer"
+)
+
+func TestCeilMilli(t *testing.T) {
+	base := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ in, want time.Time }{
+		{base, base},
+		{base.Add(5 * time.Millisecond), base.Add(5 * time.Millisecond)},
+		{base.Add(1), base.Add(time.Millisecond)},
+		{base.Add(999_999), base.Add(time.Millisecond)},
+		{base.Add(time.Millisecond + 1), base.Add(2 * time.Millisecond)},
+	} {
+		if got := ceilMilli(tc.in); !got.Equal(tc.want) {
+			t.Errorf("ceilMilli(%s) = %s, want %s", tc.in.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano), tc.want.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func TestCheckpointID(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 10, 0, time.UTC)
+	cp := Checkpoint{Group: "g", Topic: "t", Index: "x", Partition: 3, Offset: 10, Time: at}
+	id := cp.ID()
+	if !strings.HasPrefix(id, "cp-") || !strings.Contains(id, "-p3-") {
+		t.Errorf("ID() = %q, want cp-<hash>-p3-<bucket>", id)
+	}
+	same := cp
+	same.Time, same.Offset = at.Add(40*time.Second), 99 // same minute, later write
+	if same.ID() != id {
+		t.Errorf("same bucket gave %q and %q", id, same.ID())
+	}
+	for name, other := range map[string]Checkpoint{
+		"next bucket": {Group: "g", Topic: "t", Index: "x", Partition: 3, Time: at.Add(time.Minute)},
+		"group":       {Group: "g2", Topic: "t", Index: "x", Partition: 3, Time: at},
+		"topic":       {Group: "g", Topic: "t2", Index: "x", Partition: 3, Time: at},
+		"index":       {Group: "g", Topic: "t", Index: "x2", Partition: 3, Time: at},
+		"partition":   {Group: "g", Topic: "t", Index: "x", Partition: 4, Time: at},
+		// Length-prefixed hashing: moving a character between names differs.
+		"split": {Group: "gt", Topic: "", Index: "x", Partition: 3, Time: at},
+	} {
+		if other.ID() == id {
+			t.Errorf("%s: different checkpoint has the same id %q", name, id)
+		}
+	}
+	// The bucket follows the stored (rounded up) time.
+	edge := Checkpoint{Group: "g", Topic: "t", Index: "x", Time: time.Date(2026, 11, 26, 20, 0, 59, 999_000_001, time.UTC)}
+	next := Checkpoint{Group: "g", Topic: "t", Index: "x", Time: time.Date(2026, 11, 26, 20, 1, 0, 0, time.UTC)}
+	if edge.ID() != next.ID() {
+		t.Errorf("a time that rounds up to the next minute should be in that bucket: %q vs %q", edge.ID(), next.ID())
+	}
+	if len(id) > 100 {
+		t.Errorf("id too long: %d bytes", len(id))
+	}
+}
+
+func TestCheckpointDocRoundTrip(t *testing.T) {
+	cp := Checkpoint{
+		Group: "g", Topic: "t", Index: "x", Partition: 7, Offset: 1<<62 + 1,
+		Time: time.Date(2026, 11, 26, 20, 0, 10, 123_400_000, time.FixedZone("JST", 9*3600)), Host: "h", PID: 42,
+	}
+	b, err := json.Marshal(cp.doc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"kind":"checkpoint","group":"g","topic":"t","index":"x","partition":7,"offset":4611686018427387905,"time":"2026-11-26T11:00:10.124Z","host":"h","pid":42}`
+	if string(b) != want {
+		t.Errorf("doc =\n %s\nwant\n %s", b, want)
+	}
+	got, err := decodeCheckpoint(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCP := cp
+	wantCP.Time = time.Date(2026, 11, 26, 11, 0, 10, 124_000_000, time.UTC)
+	if got != wantCP {
+		t.Errorf("decoded %+v, want %+v", got, wantCP)
+	}
+	if _, err := decodeCheckpoint([]byte(`{"kind":"plan","group":"g"}`)); err == nil {
+		t.Error("decoding a plan document as a checkpoint should fail")
+	}
+}
+
+func TestCheckpointValidate(t *testing.T) {
+	ok := Checkpoint{Group: "g", Topic: "t", Index: "x", Partition: 0, Offset: 0, Time: time.Now()}
+	if err := ok.validate(); err != nil {
+		t.Errorf("valid checkpoint: %v", err)
+	}
+	for name, mutate := range map[string]func(*Checkpoint){
+		"no group":           func(c *Checkpoint) { c.Group = "" },
+		"no topic":           func(c *Checkpoint) { c.Topic = "" },
+		"no index":           func(c *Checkpoint) { c.Index = "" },
+		"negative partition": func(c *Checkpoint) { c.Partition = -1 },
+		"negative offset":    func(c *Checkpoint) { c.Offset = -1 },
+		"zero time":          func(c *Checkpoint) { c.Time = time.Time{} },
+	} {
+		c := ok
+		mutate(&c)
+		if err := c.validate(); err == nil {
+			t.Errorf("%s: validate accepted %+v", name, c)
+		}
+	}
+}
+
+func TestChanged(t *testing.T) {
+	got := changed(map[int32]int64{0: 10, 1: 20, 2: 30}, map[int32]int64{0: 10, 1: 19, 5: 1})
+	want := map[int32]int64{1: 20, 2: 30}
+	if !maps.Equal(got, want) {
+		t.Errorf("changed = %v, want %v", got, want)
+	}
+	if got := changed(map[int32]int64{0: 1}, map[int32]int64{0: 1}); len(got) != 0 {
+		t.Errorf("nothing changed, got %v", got)
+	}
+}
+
+func TestObserveCopiesAndMerges(t *testing.T) {
+	w := NewWriter(NewStore(nil, ""), "g", "t", "x", 0, 0, nil)
+	if w.interval != DefaultInterval || w.retention != DefaultRetention || w.store.Index() != DefaultIndex {
+		t.Errorf("defaults: interval %s retention %s index %s", w.interval, w.retention, w.store.Index())
+	}
+	in := map[int32]int64{0: 5, 1: 6}
+	w.Observe(in)
+	in[0] = 1000 // the caller reuses its map
+	w.Observe(map[int32]int64{1: 7, 2: 8})
+	want := map[int32]int64{0: 5, 1: 7, 2: 8}
+	if !maps.Equal(w.latest, want) {
+		t.Errorf("latest = %v, want %v", w.latest, want)
+	}
+}
+
+func TestPartitionList(t *testing.T) {
+	for _, tc := range []struct {
+		in   []int32
+		want string
+	}{
+		{nil, ""},
+		{[]int32{4}, "4"},
+		{[]int32{0, 1, 2, 3}, "0-3"},
+		{[]int32{0, 1, 2, 5, 7, 8}, "0-2,5,7-8"},
+		{[]int32{1, 3, 5}, "1,3,5"},
+	} {
+		if got := partitionList(tc.in); got != tc.want {
+			t.Errorf("partitionList(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// snapshot219 is the answer of OpenSearch 2.19.1 to GET _snapshot/r/s1.
+const snapshot219 = `{"snapshots":[{"snapshot":"s1","uuid":"Uaxpfv-rQj2wf5whdTj4fQ","version_id":136407927,"version":"2.19.1","remote_store_index_shallow_copy":false,"indices":["ckpt-test-probe-idx"],"data_streams":[],"include_global_state":false,"state":"SUCCESS","start_time":"2026-11-26T20:10:19.571Z","start_time_in_millis":1795723819571,"end_time":"2026-11-26T20:10:19.580Z","end_time_in_millis":1795723819580,"duration_in_millis":9,"failures":[],"shards":{"total":1,"failed":0,"successful":1}}]}`
+
+func TestParseSnapshot(t *testing.T) {
+	s, err := parseSnapshot("r", "s1", []byte(snapshot219))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "s1" || s.Repo != "r" || s.State != SnapshotSuccess || s.Version != "2.19.1" ||
+		!s.Start.Equal(time.UnixMilli(1795723819571)) || !s.End.Equal(time.UnixMilli(1795723819580)) ||
+		len(s.Indices) != 1 || s.Indices[0] != "ckpt-test-probe-idx" || s.ShardsTotal != 1 || s.ShardsSuccessful != 1 {
+		t.Errorf("parsed %+v", s)
+	}
+	if err := s.Usable("ckpt-test-probe-idx"); err != nil {
+		t.Errorf("Usable: %v", err)
+	}
+	if err := s.Usable("other"); err == nil || !strings.Contains(err.Error(), "does not hold index other") {
+		t.Errorf("Usable(other) = %v", err)
+	}
+
+	// 3.x: same envelope, more fields (non-string user metadata, pinned
+	// timestamps); an in-progress snapshot has no end time.
+	s, err = parseSnapshot("r", "s2", []byte(`{"snapshots":[
+		{"snapshot":"s2","uuid":"u","version":"3.1.0","indices":["a","b"],"state":"IN_PROGRESS",
+		 "metadata":{"taken_by":"ops","n":3,"nested":{"x":true}},"pinned_timestamp":0,
+		 "start_time":"2026-11-26T20:00:00.000Z","start_time_in_millis":1795723200000,
+		 "end_time_in_millis":0,"shards":{"total":0,"failed":0,"successful":0}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != SnapshotInProgress || !s.End.IsZero() || !s.Start.Equal(time.UnixMilli(1795723200000)) {
+		t.Errorf("parsed %+v", s)
+	}
+	if err := s.Usable(""); err == nil {
+		t.Error("an in-progress snapshot should not be usable")
+	}
+
+	// A date-math name resolves to one snapshot with another name.
+	if s, err := parseSnapshot("r", "<nightly-{now/d}>", []byte(snapshot219)); err != nil || s.Name != "s1" {
+		t.Errorf("single answer under another name: %+v, %v", s, err)
+	}
+	two := `{"snapshots":[{"snapshot":"a","start_time_in_millis":1},{"snapshot":"b","start_time_in_millis":2}]}`
+	if _, err := parseSnapshot("r", "*", []byte(two)); err == nil || !strings.Contains(err.Error(), "matches 2 snapshots") {
+		t.Errorf("wildcard: %v", err)
+	}
+	if s, err := parseSnapshot("r", "b", []byte(two)); err != nil || s.Name != "b" {
+		t.Errorf("exact among several: %+v, %v", s, err)
+	}
+	if _, err := parseSnapshot("r", "x", []byte(`{"snapshots":[]}`)); !errors.Is(err, ErrSnapshotMissing) {
+		t.Errorf("empty answer: %v", err)
+	}
+	if _, err := parseSnapshot("r", "x", []byte(`{"snapshots":[{"snapshot":"x","state":"SUCCESS"}]}`)); err == nil {
+		t.Error("an answer without start_time_in_millis must fail")
+	}
+}
+
+func TestParseAPIError(t *testing.T) {
+	e := parseAPIError(404, []byte(`{"error":{"root_cause":[{"type":"snapshot_missing_exception","reason":"[r:x] is missing"}],"type":"snapshot_missing_exception","reason":"[r:x] is missing"},"status":404}`))
+	if e.status != 404 || e.typ != "snapshot_missing_exception" || e.reason != "[r:x] is missing" {
+		t.Errorf("parsed %+v", e)
+	}
+	if status, typ := errorInfo(errors.Join(errors.New("ctx"), e)); status != 404 || typ != "snapshot_missing_exception" {
+		t.Errorf("errorInfo = %d %q", status, typ)
+	}
+	e = parseAPIError(502, []byte(strings.Repeat("x", 3000)))
+	if e.typ != "" || len(e.body) > maxErrorBody+3 || !strings.Contains(e.Error(), "HTTP 502") {
+		t.Errorf("plain body: %v", e)
+	}
+}
+
+func TestCheckMappingBody(t *testing.T) {
+	var m struct {
+		Mappings json.RawMessage `json:"mappings"`
+	}
+	if err := json.Unmarshal([]byte(indexBody), &m); err != nil {
+		t.Fatalf("indexBody is not JSON: %v", err)
+	}
+	good := `{"reindexer-checkpoints":{"mappings":` + string(m.Mappings) + `}}`
+	if err := checkMappingBody("reindexer-checkpoints", []byte(good)); err != nil {
+		t.Errorf("own mapping rejected: %v", err)
+	}
+	// What dynamic mapping makes of a checkpoint document.
+	dynamic := `{"cp":{"mappings":{"properties":{"kind":{"type":"text"},"group":{"type":"text"},"topic":{"type":"text"},
+		"index":{"type":"text"},"partition":{"type":"long"},"offset":{"type":"long"},"time":{"type":"date"}}}}}`
+	err := checkMappingBody("cp", []byte(dynamic))
+	if err == nil || !strings.Contains(err.Error(), "field partition is long, want integer") || !strings.Contains(err.Error(), "field kind is text") {
+		t.Errorf("dynamic mapping: %v", err)
+	}
+}
+
+func TestParseBefore(t *testing.T) {
+	aggs := `{"partitions":{"after_key":{"partition":2},"buckets":[
+		{"key":{"partition":0},"doc_count":3,"best":{"hits":{"total":{"value":3,"relation":"eq"},"hits":[
+			{"_id":"a","_source":{"kind":"checkpoint","group":"g","topic":"t","index":"x","partition":0,"offset":9007199254740993,"time":"2026-11-26T20:00:00.000Z"},"sort":[9007199254740993,1]}]}}},
+		{"key":{"partition":2},"doc_count":1,"best":{"hits":{"hits":[
+			{"_id":"b","_source":{"kind":"checkpoint","group":"h","topic":"t","index":"x","partition":2,"offset":5,"time":"2026-11-26T20:00:01.500Z"}}]}}}]}}`
+	cps, after, err := parseBefore([]byte(aggs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cps) != 2 || cps[0].Offset != 9007199254740993 || cps[1].Partition != 2 || cps[1].Group != "h" || string(after) != `{"partition":2}` {
+		t.Errorf("parsed %+v, after %s", cps, after)
+	}
+	if _, _, err := parseBefore([]byte(`{}`)); err == nil {
+		t.Error("missing aggregation should fail")
+	}
+}
+
+func TestBeforeQueryCutoff(t *testing.T) {
+	// t with a sub-millisecond part: stored ms s < t ⇔ s < ceil(t).
+	at := time.UnixMilli(1795723819571).Add(300 * time.Microsecond)
+	body, err := beforeQuery("t", "x", at, json.RawMessage(`{"partition":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(body)
+	for _, want := range []string{`"lt":1795723819572`, `"after":{"partition":5}`, `"size":1000`, `{"offset":{"order":"desc"}}`, `{"term":{"kind":"checkpoint"}}`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("query lacks %s:\n%s", want, s)
+		}
+	}
+}
+
+func TestDecodePlan(t *testing.T) {
+	plan := consumer.Plan{Topic: "t", Group: "g", Partitions: []consumer.Range{{Partition: 0, Start: 1, End: 1 << 60}}, From: "x",
+		Created: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+	raw, _ := json.Marshal(plan)
+	src, _ := json.Marshal(doc{Kind: kindPlan, Group: "g", Topic: "t", Index: "x", Time: "2026-11-26T00:00:00.000Z", Plan: raw})
+	got, err := decodePlan(src, "g", "t", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Partitions[0].End != 1<<60 || !got.Created.Equal(plan.Created) {
+		t.Errorf("decoded %+v", got)
+	}
+	if _, err := decodePlan(src, "g", "t", "other"); err == nil {
+		t.Error("a plan of another index must not load")
+	}
+	if planID("g", "t", "x") == planID("g", "t", "y") || !strings.HasPrefix(planID("g", "t", "x"), "plan-") {
+		t.Error("plan ids must differ per index")
+	}
+}

@@ -1,0 +1,514 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/reindexer/reindexer/consumer"
+	"github.com/reindexer/reindexer/event"
+	"github.com/reindexer/reindexer/indexer"
+	"github.com/reindexer/reindexer/internal/metrics"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
+)
+
+// envPrefix prefixes the environment variable of every flag.
+const envPrefix = "REINDEXER_"
+
+// envName returns the environment variable that sets flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its REINDEXER_<FLAG> environment variable. Errors are
+// usageErrors naming the flag (and the variable).
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		v := getenv(envName(f.Name))
+		if v == "" {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = usageError{fmt.Errorf("invalid value %q for flag --%s (from %s): %v", v, f.Name, envName(f.Name), serr)}
+		}
+	})
+	return err
+}
+
+func required(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			return usageError{fmt.Errorf("flag --%s is required (or set %s)", pairs[i], envName(pairs[i]))}
+		}
+	}
+	return nil
+}
+
+// kafkaFlags are the connection settings for Kafka.
+type kafkaFlags struct {
+	brokers       string
+	tls           bool
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsInsecure   bool
+	saslMechanism string
+	username      string
+	password      string
+	clientID      string
+}
+
+func (k *kafkaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&k.brokers, "brokers", "", "Kafka bootstrap brokers, comma-separated host:port (required)")
+	fs.BoolVar(&k.tls, "kafka-tls", false, "connect to Kafka with TLS")
+	fs.StringVar(&k.tlsCA, "kafka-tls-ca", "", "PEM file of CAs to verify the Kafka brokers (implies --kafka-tls)")
+	fs.StringVar(&k.tlsCert, "kafka-tls-cert", "", "PEM client certificate for Kafka mTLS (with --kafka-tls-key)")
+	fs.StringVar(&k.tlsKey, "kafka-tls-key", "", "PEM client key for Kafka mTLS")
+	fs.BoolVar(&k.tlsInsecure, "kafka-tls-insecure", false, "skip verification of the brokers' certificates (testing only)")
+	fs.StringVar(&k.saslMechanism, "kafka-sasl", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
+	fs.StringVar(&k.username, "kafka-username", "", "SASL username")
+	fs.StringVar(&k.password, "kafka-password", "", "SASL password (prefer REINDEXER_KAFKA_PASSWORD; never logged)")
+	fs.StringVar(&k.clientID, "kafka-client-id", "reindexer", "Kafka client id")
+}
+
+// opts returns the franz-go options for these settings.
+func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
+	var brokers []string
+	for _, b := range strings.Split(k.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return nil, usageError{fmt.Errorf("flag --brokers: %q is not host:port", b)}
+			}
+			brokers = append(brokers, b)
+		}
+	}
+	if len(brokers) == 0 {
+		return nil, usageError{fmt.Errorf("flag --brokers is required (or set %s)", envName("brokers"))}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(k.clientID)}
+	if k.tls || k.tlsCA != "" || k.tlsCert != "" || k.tlsInsecure {
+		cfg, err := tlsConfig("kafka-tls", k.tlsCA, k.tlsCert, k.tlsKey, k.tlsInsecure)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	switch strings.ToLower(k.saslMechanism) {
+	case "":
+	case "plain":
+		opts = append(opts, kgo.SASL(plain.Auth{User: k.username, Pass: k.password}.AsMechanism()))
+	case "scram-sha-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.username, Pass: k.password}.AsSha256Mechanism()))
+	case "scram-sha-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.username, Pass: k.password}.AsSha512Mechanism()))
+	default:
+		return nil, usageError{fmt.Errorf("flag --kafka-sasl: %q is not plain, scram-sha-256 or scram-sha-512", k.saslMechanism)}
+	}
+	return opts, nil
+}
+
+// osFlags are the connection settings for OpenSearch.
+type osFlags struct {
+	urls        string
+	username    string
+	password    string
+	tlsCA       string
+	tlsInsecure bool
+	compress    bool
+}
+
+func (o *osFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.urls, "opensearch", "", "OpenSearch URL(s), comma-separated, e.g. https://search.example:9200 (required)")
+	fs.StringVar(&o.username, "opensearch-username", "", "OpenSearch basic-auth user")
+	fs.StringVar(&o.password, "opensearch-password", "", "OpenSearch basic-auth password (prefer REINDEXER_OPENSEARCH_PASSWORD; never logged)")
+	fs.StringVar(&o.tlsCA, "opensearch-tls-ca", "", "PEM file of CAs to verify OpenSearch")
+	fs.BoolVar(&o.tlsInsecure, "opensearch-tls-insecure", false, "skip verification of OpenSearch's certificate (testing only)")
+	fs.BoolVar(&o.compress, "opensearch-gzip", false, "gzip bulk request bodies (saves network, costs CPU on both sides)")
+}
+
+// clients returns an admin client (with the transport's own retries) and a
+// bulk client (retries disabled: the indexer retries items itself).
+func (o *osFlags) clients(conns int) (admin *opensearchapi.Client, bulk *opensearch.Client, err error) {
+	var addrs []string
+	for _, u := range strings.Split(o.urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				return nil, nil, usageError{fmt.Errorf("flag --opensearch: %q must start with http:// or https://", u)}
+			}
+			addrs = append(addrs, u)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, nil, usageError{fmt.Errorf("flag --opensearch is required (or set %s)", envName("opensearch"))}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = conns + 4
+	tr.MaxConnsPerHost = 0
+	if o.tlsCA != "" || o.tlsInsecure {
+		cfg, err := tlsConfig("opensearch-tls", o.tlsCA, "", "", o.tlsInsecure)
+		if err != nil {
+			return nil, nil, err
+		}
+		tr.TLSClientConfig = cfg
+	}
+	base := opensearch.Config{
+		Addresses: addrs,
+		Username:  o.username,
+		Password:  o.password,
+		Transport: tr,
+	}
+	adminCfg := base
+	adminCfg.RetryOnStatus = []int{429, 502, 503, 504}
+	adminCfg.RetryBackoff = func(attempt int) time.Duration { return time.Duration(attempt) * 250 * time.Millisecond }
+	admin, err = opensearchapi.NewClient(opensearchapi.Config{Client: adminCfg})
+	if err != nil {
+		return nil, nil, fmt.Errorf("opensearch client: %w", err)
+	}
+	bulkCfg := base
+	bulkCfg.DisableRetry = true
+	bulkCfg.CompressRequestBody = o.compress
+	bulk, err = opensearch.NewClient(bulkCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opensearch client: %w", err)
+	}
+	return admin, bulk, nil
+}
+
+func tlsConfig(flagPrefix, caFile, certFile, keyFile string, insecure bool) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // opt-in for testing
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("flag --%s-ca: %w", flagPrefix, err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Errorf("flag --%s-ca: %s holds no PEM certificate", flagPrefix, caFile)}
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("flags --%s-cert/--%s-key: %w", flagPrefix, flagPrefix, err)}
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// pipelineFlags are the settings shared by run and replay: what to read,
+// where to write, how to decode and how to batch.
+type pipelineFlags struct {
+	kafka    kafkaFlags
+	os       osFlags
+	topic    string
+	group    string
+	index    string
+	dlqTopic string
+
+	deleteMode     string
+	tombstoneField string
+	versionType    string
+
+	idFrom, versionFrom, opFrom, docFrom, routingFrom string
+	tombstoneVersionHeader                            string
+	maxDocBytes                                       int
+
+	lanes          int
+	batchBytes     int
+	batchDocs      int
+	linger         time.Duration
+	commitInterval time.Duration
+	sessionTimeout time.Duration
+	fetchMaxBytes  int
+
+	checkpointIndex    string
+	checkpointInterval time.Duration
+
+	metricsAddr string
+	logLevel    string
+	logFormat   string
+}
+
+func (p *pipelineFlags) register(fs *flag.FlagSet) {
+	p.kafka.register(fs)
+	p.os.register(fs)
+	fs.StringVar(&p.topic, "topic", "", "Kafka topic of document events (required)")
+	fs.StringVar(&p.group, "group", "", "Kafka consumer group that holds this job's progress (required)")
+	fs.StringVar(&p.index, "index", "", "target OpenSearch index or alias (required)")
+	fs.StringVar(&p.dlqTopic, "dlq-topic", "", `dead-letter topic for records that can never be indexed (default "<topic>.dlq"; "none" stops on the first such record instead)`)
+	fs.StringVar(&p.deleteMode, "delete-mode", "delete", "how deletes are written: delete (real versioned deletes) or tombstone (a versioned marker document that can never be resurrected)")
+	fs.StringVar(&p.tombstoneField, "tombstone-field", indexer.DefaultTombstoneField, "marker field of tombstone documents (--delete-mode tombstone); filter it out of searches")
+	fs.StringVar(&p.versionType, "version-type", "external", "OpenSearch version type: external (equal version = 409, no write) or external_gte (equal version rewrites)")
+	fs.StringVar(&p.idFrom, "id-from", "json:/id", "where the document id is: json:/pointer, key or header:NAME")
+	fs.StringVar(&p.versionFrom, "version-from", "json:/version", "where the version is: json:/pointer, header:NAME, offset (unsafe if keys move between partitions or the topic is recreated) or timestamp")
+	fs.StringVar(&p.opFrom, "op-from", "json:/op", "where the op (upsert|delete) is: json:/pointer, header:NAME, or none (every non-null value is an upsert)")
+	fs.StringVar(&p.docFrom, "doc-from", "json:/doc", "where the document is: json:/pointer or value (the whole record value)")
+	fs.StringVar(&p.routingFrom, "routing-from", "none", "custom routing: json:/pointer, key, header:NAME or none")
+	fs.StringVar(&p.tombstoneVersionHeader, "tombstone-version-header", "version", "header carrying the version of Kafka tombstones (null values) when the version comes from JSON")
+	fs.IntVar(&p.maxDocBytes, "max-doc-bytes", 0, "dead-letter documents larger than this (default: --batch-bytes)")
+	fs.IntVar(&p.lanes, "lanes", consumer.DefaultLanes, "bulk requests in flight; each partition is written by one lane, in order")
+	fs.IntVar(&p.batchBytes, "batch-bytes", consumer.DefaultBatchBytes, "close a bulk request at this many bytes")
+	fs.IntVar(&p.batchDocs, "batch-docs", consumer.DefaultBatchDocs, "close a bulk request at this many documents")
+	fs.DurationVar(&p.linger, "linger", consumer.DefaultLinger, "how long an idle lane waits for more records before sending a partial bulk")
+	fs.DurationVar(&p.commitInterval, "commit-interval", consumer.DefaultCommitInterval, "how often durable offsets are committed")
+	fs.DurationVar(&p.sessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout: how long before a dead member's partitions move")
+	fs.IntVar(&p.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes per Kafka fetch (bounds read-ahead memory)")
+	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
+	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", 5*time.Second, "how often the checkpoint history is written")
+	fs.StringVar(&p.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9090); empty disables")
+	fs.StringVar(&p.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&p.logFormat, "log-format", "text", "text or json")
+}
+
+// validate checks flag values that can be checked without connecting.
+func (p *pipelineFlags) validate(needGroup bool) error {
+	if err := required("brokers", p.kafka.brokers, "topic", p.topic, "opensearch", p.os.urls, "index", p.index); err != nil {
+		return err
+	}
+	if needGroup {
+		if err := required("group", p.group); err != nil {
+			return err
+		}
+	}
+	if _, err := indexer.ParseDeleteMode(p.deleteMode); err != nil {
+		return usageError{fmt.Errorf("flag --delete-mode: %v", err)}
+	}
+	switch p.versionType {
+	case "external", "external_gte":
+	default:
+		return usageError{fmt.Errorf("flag --version-type: %q is not external or external_gte", p.versionType)}
+	}
+	for _, f := range []struct{ name, val string }{{"id-from", p.idFrom}, {"version-from", p.versionFrom}, {"op-from", p.opFrom}, {"doc-from", p.docFrom}, {"routing-from", p.routingFrom}} {
+		if _, err := event.ParseSource(f.val); err != nil {
+			return usageError{fmt.Errorf("flag --%s: %v", f.name, err)}
+		}
+	}
+	if _, err := event.NewDecoder(p.decoderConfig()); err != nil {
+		return usageError{fmt.Errorf("flags --*-from: %v", err)}
+	}
+	for _, f := range []struct {
+		name string
+		val  int
+	}{{"lanes", p.lanes}, {"batch-bytes", p.batchBytes}, {"batch-docs", p.batchDocs}, {"fetch-max-bytes", p.fetchMaxBytes}} {
+		if f.val <= 0 {
+			return usageError{fmt.Errorf("flag --%s must be positive, got %d", f.name, f.val)}
+		}
+	}
+	if p.maxDocBytes < 0 {
+		return usageError{fmt.Errorf("flag --max-doc-bytes must not be negative")}
+	}
+	for _, f := range []struct {
+		name string
+		val  time.Duration
+	}{{"linger", p.linger}, {"commit-interval", p.commitInterval}, {"session-timeout", p.sessionTimeout}, {"checkpoint-interval", p.checkpointInterval}} {
+		if f.val <= 0 {
+			return usageError{fmt.Errorf("flag --%s must be positive, got %s", f.name, f.val)}
+		}
+	}
+	switch p.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return usageError{fmt.Errorf("flag --log-level: %q is not debug, info, warn or error", p.logLevel)}
+	}
+	switch p.logFormat {
+	case "text", "json":
+	default:
+		return usageError{fmt.Errorf("flag --log-format: %q is not text or json", p.logFormat)}
+	}
+	return nil
+}
+
+func (p *pipelineFlags) decoderConfig() event.Config {
+	src := func(s string) event.Source {
+		v, _ := event.ParseSource(s)
+		return v
+	}
+	maxDoc := p.maxDocBytes
+	if maxDoc == 0 {
+		maxDoc = p.batchBytes
+	}
+	return event.Config{
+		ID: src(p.idFrom), Version: src(p.versionFrom), Op: src(p.opFrom), Doc: src(p.docFrom), Routing: src(p.routingFrom),
+		TombstoneVersionHeader: p.tombstoneVersionHeader,
+		MaxDocBytes:            maxDoc,
+	}
+}
+
+func (p *pipelineFlags) dlq() string {
+	switch p.dlqTopic {
+	case "":
+		return p.topic + ".dlq"
+	case "none":
+		return ""
+	}
+	return p.dlqTopic
+}
+
+func (p *pipelineFlags) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(p.logLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if p.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// env bundles what a command builds from pipelineFlags.
+type env struct {
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	m       *metrics.Metrics
+	admin   *opensearchapi.Client
+	ix      *indexer.Indexer
+	kafka   []kgo.Opt
+	kprom   *kprom.Metrics
+	decoder event.Config
+}
+
+// build connects nothing yet: it turns flags into clients and configs.
+func (p *pipelineFlags) build(stderr io.Writer) (*env, error) {
+	e := &env{log: p.logger(stderr), reg: prometheus.NewRegistry()}
+	e.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e.m = metrics.New(e.reg)
+	kopts, err := p.kafka.opts()
+	if err != nil {
+		return nil, err
+	}
+	e.kafka = kopts
+	e.kprom = kprom.NewMetrics("reindexer_kafka", kprom.Registerer(e.reg))
+	admin, bulk, err := p.os.clients(p.lanes)
+	if err != nil {
+		return nil, err
+	}
+	e.admin = admin
+	dm, _ := indexer.ParseDeleteMode(p.deleteMode)
+	e.ix, err = indexer.New(bulk, indexer.Config{
+		Index: p.index, VersionType: p.versionType, DeleteMode: dm, TombstoneField: p.tombstoneField,
+		Logger: e.log, Metrics: e.m,
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	e.decoder = p.decoderConfig()
+	if e.decoder.Version.Kind == event.FromOffset {
+		e.log.Warn("versions come from Kafka offsets: unsafe if a document's key moves between partitions or the topic is recreated (its offsets restart, so new events look older than indexed ones)")
+	}
+	return e, nil
+}
+
+// consumerConfig assembles a consumer.Config from the flags and env.
+func (p *pipelineFlags) consumerConfig(e *env) consumer.Config {
+	return consumer.Config{
+		Topic:          p.topic,
+		Group:          p.group,
+		Kafka:          e.kafka,
+		ConsumerKafka:  []kgo.Opt{kgo.WithHooks(e.kprom)},
+		Decoder:        e.decoder,
+		Indexer:        e.ix,
+		DLQTopic:       p.dlq(),
+		Lanes:          p.lanes,
+		BatchBytes:     p.batchBytes,
+		BatchDocs:      p.batchDocs,
+		Linger:         p.linger,
+		CommitInterval: p.commitInterval,
+		SessionTimeout: p.sessionTimeout,
+		FetchMaxBytes:  int32(min(p.fetchMaxBytes, 1<<30)),
+		Logger:         e.log,
+		Metrics:        e.m,
+	}
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz until ctx ends.
+// healthy and ready return nil when fine, else the reason.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger, healthy, ready func() error) error {
+	if addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	probe := func(check func() error) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			if err := check(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		}
+	}
+	mux.Handle("/healthz", probe(healthy))
+	mux.Handle("/readyz", probe(ready))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usageError{fmt.Errorf("flag --metrics-addr: %w", err)}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return nil
+}
+
+// flagUsage renders the flags of fs, sorted, with their env variables.
+func flagUsage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(&b, "  --%s\n      %s%s [%s]\n", n, f.Usage, def, envName(n))
+	}
+	return b.String()
+}

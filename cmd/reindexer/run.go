@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/reindexer/reindexer/checkpoint"
+	"github.com/reindexer/reindexer/consumer"
+	"github.com/reindexer/reindexer/indexer"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// RunCommand is "reindexer run": the long-running consumer-group indexer.
+type RunCommand struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	flags        pipelineFlags
+	start        string
+	skewMargin   time.Duration
+	stallTimeout time.Duration
+}
+
+// Run parses args and indexes the topic until ctx is cancelled (SIGTERM or
+// SIGINT), then commits what is durable, leaves the group and returns nil.
+func (c *RunCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	c.flags.register(fs)
+	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
+	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
+	if err := parseFlags(fs, args, c.getenv); err != nil {
+		return err
+	}
+	if err := c.flags.validate(true); err != nil {
+		return err
+	}
+	startOffset, snapshot, err := parseStart(c.start)
+	if err != nil {
+		return err
+	}
+	e, err := c.flags.build(c.stderr)
+	if err != nil {
+		return err
+	}
+	log := e.log
+	cfg := c.flags.consumerConfig(e)
+	if snapshot == "" {
+		cfg.Start, cfg.StartSet = startOffset, true
+	}
+
+	cluster, err := preflight(ctx, e, &c.flags, false)
+	if err != nil {
+		return err
+	}
+
+	adm, err := kadm.NewOptClient(e.kafka...)
+	if err != nil {
+		return fmt.Errorf("kafka admin client: %w", err)
+	}
+	defer adm.Close()
+	if err := topicExists(ctx, adm, c.flags.topic); err != nil {
+		return err
+	}
+
+	var store *checkpoint.Store
+	if c.flags.checkpointIndex != "none" {
+		store = checkpoint.NewStore(e.admin, c.flags.checkpointIndex)
+	}
+	if snapshot != "" {
+		if err := c.seedFromSnapshot(ctx, e, adm, store, snapshot); err != nil {
+			return err
+		}
+	}
+	if store != nil {
+		if err := store.Ensure(ctx); err != nil {
+			return fmt.Errorf("checkpoint history: %w", err)
+		}
+		w := checkpoint.NewWriter(store, c.flags.group, c.flags.topic, c.flags.index, c.flags.checkpointInterval, 0, log)
+		cfg.OnCommit = w.Observe
+		wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+		wdone := make(chan struct{})
+		go func() { defer close(wdone); w.Run(wctx) }()
+		defer func() { wcancel(); <-wdone }()
+	}
+
+	svc, err := consumer.New(cfg)
+	if err != nil {
+		return err
+	}
+	healthy := func() error {
+		st := svc.Status()
+		if st.Lag > 0 && time.Since(st.LastCommit) > c.stallTimeout {
+			return fmt.Errorf("stalled: lag %d and no commit for %s", st.Lag, time.Since(st.LastCommit).Round(time.Second))
+		}
+		return nil
+	}
+	ready := func() error {
+		if svc.Status().Assigned == 0 {
+			return fmt.Errorf("no partitions assigned yet")
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := indexer.ClusterInfo(pctx, e.admin); err != nil {
+			return fmt.Errorf("opensearch unreachable: %v", err)
+		}
+		return nil
+	}
+	if err := serveMetrics(ctx, c.flags.metricsAddr, e.reg, log, healthy, ready); err != nil {
+		return err
+	}
+	log.Info("running", "topic", c.flags.topic, "group", c.flags.group, "index", c.flags.index,
+		"opensearch", cluster.Version, "delete_mode", c.flags.deleteMode, "version_type", c.flags.versionType,
+		"dlq_topic", c.flags.dlq(), "lanes", c.flags.lanes, "batch_bytes", c.flags.batchBytes, "batch_docs", c.flags.batchDocs)
+	start := time.Now()
+	err = svc.Run(ctx)
+	s := svc.Summary()
+	log.Info("stopped", "records", s.Records, "created", s.Created, "updated", s.Updated, "deleted", s.Deleted,
+		"not_found", s.NotFound, "stale", s.Stale, "duplicate", s.Duplicate, "dead_lettered", s.DeadLettered,
+		"duration", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// seedFromSnapshot starts a group that has never committed at the gap a
+// restored snapshot is missing.
+func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, snapshot string) error {
+	fetched, err := adm.FetchOffsets(ctx, c.flags.group)
+	if err == nil {
+		err = fetched.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("read offsets of group %s: %w", c.flags.group, err)
+	}
+	has := false
+	fetched.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == c.flags.topic && o.At >= 0 {
+			has = true
+		}
+	})
+	if has {
+		e.log.Info("group already has committed offsets; --start applies only to partitions never committed, resuming", "group", c.flags.group)
+		return nil
+	}
+	plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index, snapshot, "", c.skewMargin, time.Time{})
+	if err != nil {
+		return err
+	}
+	e.log.Info("starting at the snapshot's gap", "snapshot", snapshot, "note", note, "records_behind", plan.Records())
+	res, err := consumer.Seed(ctx, adm, plan)
+	if err != nil {
+		return err
+	}
+	e.log.Info("group seeded", "group", c.flags.group, "offsets", res.Seeded)
+	return nil
+}
+
+// Usage returns the help text.
+func (c *RunCommand) Usage() string {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var p pipelineFlags
+	p.register(fs)
+	fs.String("start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
+	fs.Duration("skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
+	fs.Duration("stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
+	return `Usage: reindexer run [flags]
+
+Follows a topic as a member of a consumer group and indexes every event into
+OpenSearch with version-checked bulk writes, forever. Offsets are committed
+only behind durable writes; SIGTERM finishes in-flight writes, commits and
+leaves the group. Run more instances with the same --group to scale out (up
+to one per partition).
+
+Examples:
+  # Index the chat topic into the messages index.
+  reindexer run --brokers kafka:9092 --topic chat-events --group chat-indexer \
+      --opensearch http://search:9200 --index messages --metrics-addr :9090
+
+  # Feed a cluster restored from a snapshot: start at exactly what the
+  # snapshot is missing, then keep following.
+  reindexer run --brokers kafka:9092 --topic chat-events --group chat-indexer-new \
+      --opensearch https://new-search:9200 --index messages \
+      --start snapshot:nightly/snap-2026.11.25 --delete-mode tombstone
+
+Flags:
+` + flagUsage(fs)
+}
+
+// parseStart parses --start.
+func parseStart(s string) (kgo.Offset, string, error) {
+	switch {
+	case s == "earliest":
+		return kgo.NewOffset().AtStart(), "", nil
+	case s == "latest":
+		return kgo.NewOffset().AtEnd(), "", nil
+	case strings.HasPrefix(s, "snapshot:"):
+		snap := strings.TrimPrefix(s, "snapshot:")
+		if _, _, err := splitSnapshot(snap); err != nil {
+			return kgo.Offset{}, "", usageError{fmt.Errorf("flag --start: %v", err)}
+		}
+		return kgo.Offset{}, snap, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return kgo.Offset{}, "", usageError{fmt.Errorf("flag --start: %q is not earliest, latest, an RFC3339 time or snapshot:<repo>/<name>", s)}
+	}
+	return kgo.NewOffset().AfterMilli(t.UnixMilli()), "", nil
+}
+
+func splitSnapshot(s string) (repo, name string, err error) {
+	repo, name, ok := strings.Cut(s, "/")
+	if !ok || repo == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("%q is not <repo>/<snapshot>", s)
+	}
+	return repo, name, nil
+}
+
+// preflight checks that OpenSearch answers and is supported, and warns
+// about delete-mode risks on the target index.
+func preflight(ctx context.Context, e *env, f *pipelineFlags, bounded bool) (indexer.Cluster, error) {
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cluster, err := indexer.ClusterInfo(pctx, e.admin)
+	if err != nil {
+		return cluster, fmt.Errorf("cannot reach OpenSearch at %s: %w", f.os.urls, err)
+	}
+	if ok, why := cluster.Supported(); !ok {
+		e.log.Warn("unsupported cluster", "reason", why)
+	}
+	settings, err := indexer.ReadIndexSettings(pctx, e.admin, f.index)
+	if err != nil {
+		return cluster, err
+	}
+	if !settings.Exists {
+		e.log.Info("index does not exist yet: the first write creates it with the cluster's default settings and dynamic mapping (create it first to control them)", "index", f.index)
+	}
+	mode, _ := indexer.ParseDeleteMode(f.deleteMode)
+	if w := indexer.DeleteRisk(mode, settings, bounded); w != "" {
+		e.log.Warn("deleted documents can come back", "index", f.index, "risk", w)
+	}
+	return cluster, nil
+}
+
+func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	td, err := adm.ListTopics(tctx, topic)
+	if err != nil {
+		return fmt.Errorf("cannot reach Kafka: %w", err)
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil {
+		return fmt.Errorf("topic %s does not exist (or is not readable) on the brokers", topic)
+	}
+	return nil
+}
