@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Plan is the work of one replay: for each partition of the topic, the
@@ -192,6 +193,9 @@ func groupIdle(ctx context.Context, adm *kadm.Client, group string) error {
 	g, ok := described[group]
 	if !ok {
 		return nil
+	}
+	if errors.Is(g.Err, kerr.GroupIDNotFound) {
+		return nil // Kafka 4.x: a group that never existed
 	}
 	if g.Err != nil {
 		return fmt.Errorf("describe group %s: %w", group, g.Err)

@@ -339,7 +339,7 @@ func (c *ReplayCommand) printPlan(plan consumer.Plan, committed map[int32]int64,
 	if resumed {
 		fmt.Fprintf(c.stdout, "  resuming an interrupted run (planned %s)\n", plan.Created.Format(time.RFC3339))
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tSTART\tEND\tRECORDS\t")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t\n", r.Partition, r.Start, r.End, r.Records)
@@ -372,7 +372,7 @@ func (c *ReplayCommand) printSummary(s consumer.Summary, plan consumer.Plan, com
 		state = "INCOMPLETE"
 	}
 	fmt.Fprintf(c.stdout, "Replay %s: %d records in %s (%.0f records/s)\n", state, s.Records, s.Duration.Round(time.Millisecond), rate)
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESULT\tCOUNT\t")
 	for _, r := range []struct {
 		k string
@@ -390,7 +390,7 @@ func (c *ReplayCommand) printSummary(s consumer.Summary, plan consumer.Plan, com
 			ids = append(ids, int(p))
 		}
 		sort.Ints(ids)
-		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "PARTITION\tFIRST\tLAST\tRECORDS\t")
 		for _, p := range ids {
 			ps := s.Partitions[int32(p)]
