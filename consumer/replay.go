@@ -156,12 +156,9 @@ func Seed(ctx context.Context, adm *kadm.Client, plan Plan) (SeedResult, error) 
 	if err := groupIdle(ctx, adm, plan.Group); err != nil {
 		return res, err
 	}
-	fetched, err := adm.FetchOffsets(ctx, plan.Group)
+	fetched, err := FetchCommits(ctx, adm, plan.Group)
 	if err != nil {
-		return res, fmt.Errorf("fetch offsets of group %s: %w", plan.Group, err)
-	}
-	if err := fetched.Error(); err != nil {
-		return res, fmt.Errorf("fetch offsets of group %s: %w", plan.Group, err)
+		return res, err
 	}
 	seed := kadm.Offsets{}
 	for _, r := range plan.Partitions {
@@ -183,6 +180,22 @@ func Seed(ctx context.Context, adm *kadm.Client, plan Plan) (SeedResult, error) 
 		return res, fmt.Errorf("seed offsets of group %s (is the group in use?): %w", plan.Group, err)
 	}
 	return res, nil
+}
+
+// FetchCommits returns the committed offsets of group; a group that does
+// not exist has none.
+func FetchCommits(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
+	fetched, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = fetched.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return kadm.OffsetResponses{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch offsets of group %s: %w", group, err)
+	}
+	return fetched, nil
 }
 
 func groupIdle(ctx context.Context, adm *kadm.Client, group string) error {
@@ -291,10 +304,7 @@ func Replay(ctx context.Context, cfg Config, plan Plan, progress func(Progress))
 
 // groupProgress compares the group's committed offsets with the plan.
 func groupProgress(ctx context.Context, adm *kadm.Client, plan Plan) (Progress, bool, error) {
-	fetched, err := adm.FetchOffsets(ctx, plan.Group)
-	if err == nil {
-		err = fetched.Error()
-	}
+	fetched, err := FetchCommits(ctx, adm, plan.Group)
 	if err != nil {
 		return Progress{}, false, err
 	}

@@ -75,6 +75,7 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	if err := topicExists(ctx, adm, c.flags.topic); err != nil {
 		return err
 	}
+	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
 	var store *checkpoint.Store
 	if c.flags.checkpointIndex != "none" {
 		store = checkpoint.NewStore(e.admin, c.flags.checkpointIndex)
@@ -288,12 +289,9 @@ func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoi
 
 // groupCommits returns the group's committed offsets for the plan's topic.
 func groupCommits(ctx context.Context, adm *kadm.Client, plan consumer.Plan) (map[int32]int64, error) {
-	fetched, err := adm.FetchOffsets(ctx, plan.Group)
-	if err == nil {
-		err = fetched.Error()
-	}
+	fetched, err := consumer.FetchCommits(ctx, adm, plan.Group)
 	if err != nil {
-		return nil, fmt.Errorf("read offsets of group %s: %w", plan.Group, err)
+		return nil, err
 	}
 	out := map[int32]int64{}
 	fetched.Each(func(o kadm.OffsetResponse) {

@@ -67,6 +67,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err := topicExists(ctx, adm, c.flags.topic); err != nil {
 		return err
 	}
+	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
 
 	var store *checkpoint.Store
 	if c.flags.checkpointIndex != "none" {
@@ -129,12 +130,9 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 // seedFromSnapshot starts a group that has never committed at the gap a
 // restored snapshot is missing.
 func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, snapshot string) error {
-	fetched, err := adm.FetchOffsets(ctx, c.flags.group)
-	if err == nil {
-		err = fetched.Error()
-	}
+	fetched, err := consumer.FetchCommits(ctx, adm, c.flags.group)
 	if err != nil {
-		return fmt.Errorf("read offsets of group %s: %w", c.flags.group, err)
+		return err
 	}
 	has := false
 	fetched.Each(func(o kadm.OffsetResponse) {

@@ -1,0 +1,323 @@
+package indexer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/reindexer/reindexer/event"
+	"github.com/reindexer/reindexer/internal/metrics"
+)
+
+func TestBatchRendering(t *testing.T) {
+	ix := &Indexer{cfg: Config{VersionType: "external", DeleteMode: Delete}, tombDoc: []byte(`{"reindexer_tombstone":true}`)}
+	var b Batch
+	ix.Add(&b, &event.Event{Op: event.Upsert, ID: []byte(`a\"b`), Version: 7, Doc: []byte(`{"x":1}`)})
+	ix.Add(&b, &event.Event{Op: event.Delete, ID: []byte("d1"), Version: 9, Routing: []byte("r1")})
+	want := `{"index":{"_id":"a\"b","version":7,"version_type":"external"}}` + "\n" + `{"x":1}` + "\n" +
+		`{"delete":{"_id":"d1","version":9,"version_type":"external","routing":"r1"}}` + "\n"
+	if string(b.Body()) != want {
+		t.Fatalf("body:\n%s\nwant:\n%s", b.Body(), want)
+	}
+	if string(b.ItemBody(1)) != `{"delete":{"_id":"d1","version":9,"version_type":"external","routing":"r1"}}`+"\n" {
+		t.Fatalf("item body %q", b.ItemBody(1))
+	}
+	ix.cfg.DeleteMode, ix.cfg.VersionType = Tombstone, "external_gte"
+	b.Reset()
+	ix.Add(&b, &event.Event{Op: event.Delete, ID: []byte("d1"), Version: 9})
+	want = `{"index":{"_id":"d1","version":9,"version_type":"external_gte"}}` + "\n" + `{"reindexer_tombstone":true}` + "\n"
+	if string(b.Body()) != want || !b.Items[0].tombstone {
+		t.Fatalf("tombstone body %q", b.Body())
+	}
+	// Every action line must be valid JSON.
+	sc := bufio.NewScanner(bytes.NewReader(b.Body()))
+	for sc.Scan() {
+		if !json.Valid(sc.Bytes()) {
+			t.Fatalf("invalid line %q", sc.Bytes())
+		}
+	}
+}
+
+func TestParseBulkResponse(t *testing.T) {
+	body := `{"took":3,"errors":true,"items":[
+	 {"index":{"_index":"i","_id":"a","_version":7,"result":"created","status":201}},
+	 {"index":{"_index":"i","_id":"b","status":409,"error":{"type":"version_conflict_engine_exception","reason":"[b]: version conflict, current version [7] is higher or equal to the one provided [5]"}}},
+	 {"delete":{"_index":"i","_id":"c","_version":3,"result":"not_found","status":404}},
+	 {"index":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [n]","caused_by":{"type":"number_format_exception","reason":"For input string: \"x\""}}}}
+	]}`
+	var got []itemResp
+	n, err := parseBulkResponse([]byte(body), func(i int, it *itemResp) { got = append(got, *it) })
+	if err != nil || n != 4 {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	if got[0].status != 201 || string(got[0].result) != "created" || got[1].status != 409 ||
+		string(got[1].errType) != "version_conflict_engine_exception" || string(got[2].result) != "not_found" ||
+		got[2].hasErrorBody || string(got[3].causeType) != "number_format_exception" {
+		t.Fatalf("parsed %+v", got)
+	}
+	if c, p, ok := conflictVersions(got[1].errReason); !ok || c != 7 || p != 5 {
+		t.Fatalf("conflict versions %d %d %v", c, p, ok)
+	}
+	if _, err := parseBulkResponse([]byte(`{"items":[{"index":{"status":201}`), func(int, *itemResp) {}); err == nil {
+		t.Fatal("truncated response accepted")
+	}
+}
+
+func TestClassify(t *testing.T) {
+	ix := &Indexer{cfg: Config{}}
+	ix.m = metrics.New(nil)
+	cases := []struct {
+		name string
+		it   itemResp
+		tomb bool
+		res  Result
+		out  outcome
+	}{
+		{"created", itemResp{status: 201, result: []byte("created")}, false, Created, outDone},
+		{"updated", itemResp{status: 200, result: []byte("updated")}, false, Updated, outDone},
+		{"tombstone written", itemResp{status: 201, result: []byte("created")}, true, Deleted, outDone},
+		{"deleted", itemResp{status: 200, result: []byte("deleted")}, false, Deleted, outDone},
+		{"not found", itemResp{status: 404, result: []byte("not_found")}, false, NotFound, outDone},
+		{"stale", itemResp{status: 409, errType: []byte("version_conflict_engine_exception"), errReason: []byte("[x]: version conflict, current version [9] is higher or equal to the one provided [5]")}, false, Stale, outDone},
+		{"duplicate", itemResp{status: 409, errType: []byte("version_conflict_engine_exception"), errReason: []byte("[x]: version conflict, current version [5] is higher or equal to the one provided [5]")}, false, Duplicate, outDone},
+		{"gte stale", itemResp{status: 409, errType: []byte("version_conflict_engine_exception"), errReason: []byte("[x]: version conflict, current version [9] is higher than the one provided [5]")}, false, Stale, outDone},
+		{"rejected", itemResp{status: 429, errType: []byte("rejected_execution_exception"), hasErrorBody: true}, false, Pending, outRetry},
+		{"unavailable", itemResp{status: 503, errType: []byte("unavailable_shards_exception"), hasErrorBody: true}, false, Pending, outRetry},
+		{"circuit breaker", itemResp{status: 429, errType: []byte("circuit_breaking_exception"), hasErrorBody: true}, false, Pending, outRetry},
+		{"blocked", itemResp{status: 429, errType: []byte("cluster_block_exception"), hasErrorBody: true}, false, Pending, outBlocked},
+		{"no index", itemResp{status: 404, errType: []byte("index_not_found_exception"), hasErrorBody: true}, false, Pending, outBlocked},
+		{"mapping", itemResp{status: 400, errType: []byte("mapper_parsing_exception"), hasErrorBody: true}, false, Permanent, outDone},
+		{"unknown 5xx", itemResp{status: 500, errType: []byte("whatever"), hasErrorBody: true}, false, Pending, outRetry},
+	}
+	for _, c := range cases {
+		item := Item{tombstone: c.tomb}
+		if out := ix.classify(&item, &c.it); out != c.out || item.Result != c.res {
+			t.Errorf("%s: got %v/%v want %v/%v", c.name, item.Result, out, c.res, c.out)
+		}
+	}
+}
+
+// scripted is an httptest OpenSearch stand-in that answers bulk requests
+// from a script, for the retry logic. Real behaviour is proven against a
+// real node in the integration tests.
+type scripted struct {
+	mu       sync.Mutex
+	requests [][]string // ids per request
+	answer   func(n int, ids []string) (int, string)
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		var m map[string]struct {
+			ID string `json:"_id"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil {
+			for k, v := range m {
+				if k == "index" || k == "delete" {
+					ids = append(ids, v.ID)
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	n := len(s.requests)
+	s.requests = append(s.requests, ids)
+	s.mu.Unlock()
+	status, resp := s.answer(n, ids)
+	w.WriteHeader(status)
+	io.WriteString(w, resp)
+}
+
+func items(ids []string, fn func(id string) string) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fn(id)
+	}
+	return `{"items":[` + strings.Join(parts, ",") + `]}`
+}
+
+func newTestIndexer(t *testing.T, h http.Handler) *Indexer {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := New(c, Config{Index: "i", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.sleepHook = func(time.Duration) {}
+	return ix
+}
+
+func batchOf(ix *Indexer, n int) *Batch {
+	var b Batch
+	for i := 0; i < n; i++ {
+		ix.Add(&b, &event.Event{Op: event.Upsert, ID: []byte(fmt.Sprintf("d%d", i)), Version: 1, Doc: []byte(`{}`)})
+	}
+	return &b
+}
+
+func TestRetriesOnlyFailedItems(t *testing.T) {
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		return 200, items(ids, func(id string) string {
+			if n == 0 && (id == "d1" || id == "d3") {
+				return `{"index":{"status":429,"error":{"type":"rejected_execution_exception","reason":"queue full"}}}`
+			}
+			return `{"index":{"status":201,"result":"created"}}`
+		})
+	}}
+	ix := newTestIndexer(t, s)
+	b := batchOf(ix, 5)
+	if err := ix.Write(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.requests) != 2 || strings.Join(s.requests[1], ",") != "d1,d3" {
+		t.Fatalf("requests %v: want the second to resend only d1,d3", s.requests)
+	}
+	for i, it := range b.Items {
+		if it.Result != Created {
+			t.Errorf("item %d: %v", i, it.Result)
+		}
+	}
+}
+
+func TestWholeRequestFailuresRetryAndSplit(t *testing.T) {
+	// 503 twice, then a 400 for any request containing d2, else success:
+	// the indexer must retry, then bisect down to d2 alone.
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		if n < 2 {
+			return 503, `{"error":{"type":"unavailable_shards_exception","reason":"x"},"status":503}`
+		}
+		for _, id := range ids {
+			if id == "d2" {
+				return 400, `{"error":{"type":"action_request_validation_exception","reason":"Validation Failed: 1: bad"},"status":400}`
+			}
+		}
+		return 200, items(ids, func(string) string { return `{"index":{"status":201,"result":"created"}}` })
+	}}
+	ix := newTestIndexer(t, s)
+	b := batchOf(ix, 6)
+	if err := ix.Write(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range b.Items {
+		want := Created
+		if i == 2 {
+			want = Permanent
+		}
+		if it.Result != want {
+			t.Errorf("item %d: %v want %v (%s)", i, it.Result, want, it.ErrReason)
+		}
+	}
+	if b.Items[2].ErrType != "action_request_validation_exception" {
+		t.Errorf("d2 error type %q", b.Items[2].ErrType)
+	}
+	// Every success was sent in exactly one successful request.
+	seen := map[string]int{}
+	for n, ids := range s.requests {
+		if n < 2 {
+			continue
+		}
+		ok := true
+		for _, id := range ids {
+			if id == "d2" {
+				ok = false
+			}
+		}
+		if ok {
+			for _, id := range ids {
+				seen[id]++
+			}
+		}
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("%s applied %d times", id, c)
+		}
+	}
+}
+
+func TestBlockedKeepsRetryingUntilLifted(t *testing.T) {
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		if n < 5 {
+			return 200, items(ids, func(string) string {
+				return `{"index":{"status":429,"error":{"type":"cluster_block_exception","reason":"index [i] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}}}`
+			})
+		}
+		return 200, items(ids, func(string) string { return `{"index":{"status":200,"result":"updated"}}` })
+	}}
+	ix := newTestIndexer(t, s)
+	b := batchOf(ix, 3)
+	if err := ix.Write(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.requests) != 6 || b.Items[0].Result != Updated {
+		t.Fatalf("%d requests, result %v", len(s.requests), b.Items[0].Result)
+	}
+	if v := ix.blockedN.Load(); v != 0 {
+		t.Fatalf("still marked blocked: %d", v)
+	}
+}
+
+func TestAbandonAndCancel(t *testing.T) {
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		return 200, items(ids, func(string) string {
+			return `{"index":{"status":429,"error":{"type":"rejected_execution_exception","reason":"x"}}}`
+		})
+	}}
+	ix := newTestIndexer(t, s)
+	b := batchOf(ix, 4)
+	if err := ix.Write(context.Background(), b, func(int) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range b.Items {
+		if it.Result != Abandoned {
+			t.Fatalf("result %v, want abandoned", it.Result)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ix.sleepHook = func(time.Duration) { cancel() }
+	b = batchOf(ix, 2)
+	if err := ix.Write(ctx, b, nil); err == nil {
+		t.Fatal("Write returned nil after its context was cancelled")
+	}
+	if b.Items[0].Result != Pending {
+		t.Fatalf("cancelled item %v, want pending", b.Items[0].Result)
+	}
+}
+
+func TestDeleteRisk(t *testing.T) {
+	if DeleteRisk(Tombstone, IndexSettings{Exists: true, GCDeletes: 0}, true) != "" {
+		t.Error("tombstone mode warned")
+	}
+	if DeleteRisk(Delete, IndexSettings{Exists: true, GCDeletes: time.Minute}, false) != "" {
+		t.Error("unbounded run with default gc_deletes warned")
+	}
+	if w := DeleteRisk(Delete, IndexSettings{Exists: true, GCDeletes: time.Minute}, true); !strings.Contains(w, "--delete-mode tombstone") || !strings.Contains(w, "gc_deletes") {
+		t.Errorf("bounded replay warning %q", w)
+	}
+	if w := DeleteRisk(Delete, IndexSettings{Exists: true, GCDeletes: 0}, false); w == "" {
+		t.Error("gc_deletes 0 did not warn")
+	}
+	for in, want := range map[string]time.Duration{"60s": time.Minute, "7d": 7 * 24 * time.Hour, "500ms": 500 * time.Millisecond, "-1": 0} {
+		if got, err := parseOSDuration(in); err != nil || got != want {
+			t.Errorf("parseOSDuration(%q) = %v, %v", in, got, err)
+		}
+	}
+}
