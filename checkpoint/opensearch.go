@@ -47,8 +47,11 @@ func perform(ctx context.Context, client *opensearchapi.Client, method, path str
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := client.Client.Perform(req)
+	res, err := client.Client.Stream(req)
 	if err != nil {
+		if res != nil {
+			res.Body.Close()
+		}
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()

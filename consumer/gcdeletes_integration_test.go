@@ -108,7 +108,7 @@ func doc(t *testing.T, env *itest.Env, index, id string, version int, method str
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := itest.OpenSearch(t, env).Client.Perform(req)
+	res, err := itest.OpenSearch(t, env).Client.Stream(req)
 	if err != nil {
 		t.Fatal(err)
 	}

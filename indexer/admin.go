@@ -69,8 +69,11 @@ func ReadIndexSettings(ctx context.Context, c *opensearchapi.Client, index strin
 	if err != nil {
 		return IndexSettings{}, err
 	}
-	res, err := c.Client.Perform(req)
+	res, err := c.Client.Stream(req)
 	if err != nil {
+		if res != nil {
+			res.Body.Close()
+		}
 		return IndexSettings{}, fmt.Errorf("read settings of %s: %w", index, err)
 	}
 	defer res.Body.Close()

@@ -132,7 +132,7 @@ func TestCrashLoop(t *testing.T) {
 	interval := 40 * time.Millisecond
 	chunk := max(n/(kills*20), 50)
 	s := produceSlowly(t, env, topic, events, chunk, interval)
-	m, stopWatch := watch(t, env, s, group, topic, index)
+	_, stopWatch := watch(t, env, s, group, topic, index)
 	rng := rand.New(rand.NewPCG(7, 7))
 	args := runArgs(env, topic, group, index, "--delete-mode", "tombstone", "--batch-docs", "300")
 	for i := 0; i < kills; i++ {
@@ -148,7 +148,7 @@ func TestCrashLoop(t *testing.T) {
 	final := start(t, "worker-final", args...)
 	waitGroupAt(t, env, group, topic, ends, 3*time.Minute)
 	final.term(60 * time.Second)
-	m = stopWatch()
+	m := stopWatch()
 	t.Logf("%d kills survived; %d events; monitor checked %d commit advances", kills, n, m.commits)
 	finalCheck(t, env, index, events, m)
 }
@@ -168,7 +168,7 @@ func TestRebalance(t *testing.T) {
 	env, topic, index, events := chaosSetup(t, "rebal", 6, n, 23)
 	group := itest.Name(t, "g")
 	s := produceSlowly(t, env, topic, events, max(n/(changes*30), 50), 40*time.Millisecond)
-	m, stopWatch := watch(t, env, s, group, topic, index)
+	_, stopWatch := watch(t, env, s, group, topic, index)
 	args := runArgs(env, topic, group, index, "--delete-mode", "tombstone", "--batch-docs", "300")
 	rng := rand.New(rand.NewPCG(3, 3))
 	workers := []*proc{}
@@ -197,7 +197,7 @@ func TestRebalance(t *testing.T) {
 	for _, w := range workers {
 		w.term(90 * time.Second)
 	}
-	m = stopWatch()
+	m := stopWatch()
 	t.Logf("%d membership changes; %d events; monitor checked %d commit advances", changes, n, m.commits)
 	finalCheck(t, env, index, events, m)
 }

@@ -285,7 +285,7 @@ func mget(cl *opensearchapi.Client, index string, ids []string) (map[string]int6
 	for i := 0; i < len(ids); i += 1000 {
 		body, _ := json.Marshal(map[string]any{"ids": ids[i:min(i+1000, len(ids))]})
 		req, _ := newRequest("POST", "/"+index+"/_mget?realtime=true&_source=false", body)
-		res, err := cl.Client.Perform(req)
+		res, err := cl.Client.Stream(req)
 		if err != nil {
 			return nil, fmt.Errorf("mget: %w", err)
 		}

@@ -226,8 +226,11 @@ func doJSON(ctx context.Context, cl *opensearchapi.Client, method, path string, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := cl.Client.Perform(req)
+	res, err := cl.Client.Stream(req)
 	if err != nil {
+		if res != nil {
+			res.Body.Close()
+		}
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
