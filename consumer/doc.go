@@ -45,19 +45,24 @@
 //     the last completed batch.
 //   - Several bulks are in flight (one per lane), and a lane's next batch is
 //     filled while its current one is being written, so the build, the
-//     network and OpenSearch overlap. A batch is sent when it reaches
+//     network and OpenSearch overlap. With fewer lanes than partitions a lane
+//     serves several partitions; with more, the extra lanes stay idle. A batch is sent when it reaches
 //     Config.BatchBytes or Config.BatchDocs, or when its lane is idle and the
 //     batch is Config.Linger old: large bulks under load, low latency when
 //     the topic is quiet.
 //
-// The alternative designs were measured against this one (see bench_test.go
-// and the README's performance section): a single serial batcher leaves
-// OpenSearch idle while the worker builds and parses, and a goroutine per
-// partition makes bulks small when partitions are many and gives a
-// single-partition topic one bulk in flight with no overlap.
+// The alternatives and the measurements behind the choice are in the README's
+// performance section (make bench): one lane is the classic serial batcher,
+// which leaves OpenSearch idle while the worker fills and parses; several
+// bulks of one partition in flight would lose the ordered-writer property
+// above.
 //
 // Memory is bounded by bytes, not records: a lane holds at most its open
-// batch, one sealed batch and one in flight, each at most Config.BatchBytes;
-// when a lane is full the poll goroutine waits, so franz-go stops fetching
-// beyond its own buffer (Config.FetchMaxBytes).
+// batch, one sealed batch and one in flight, each about Config.BatchBytes
+// (the open one may overshoot by one poll, Config.MaxPollRecords). When a
+// lane is full its partitions are paused (kgo PauseFetchPartitions) until
+// its sender catches up, so franz-go stops fetching for them while the other
+// lanes go on; the poll goroutine itself never waits, and so never delays a
+// rebalance. Beyond the lanes, franz-go buffers at most about
+// Config.FetchMaxBytes per broker.
 package consumer

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -87,6 +86,8 @@ type lane struct {
 	doneSeq   uint64 // batches the sender has finished
 	flushReq  bool   // send the open batch now, without lingering
 	closed    bool   // no more batches; the sender exits when drained
+	saturated bool   // the lane's partitions are paused until it has room
+	parts     map[int32]*part
 	progress  chan struct{}
 	wake      chan struct{}
 	exited    chan struct{}
@@ -95,7 +96,7 @@ type lane struct {
 }
 
 func newLane(p *pipeline, id int) *lane {
-	return &lane{p: p, id: id, progress: make(chan struct{}), wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	return &lane{p: p, id: id, parts: map[int32]*part{}, progress: make(chan struct{}), wake: make(chan struct{}, 1), exited: make(chan struct{})}
 }
 
 // notify wakes everyone waiting for progress. Call with mu held.
@@ -111,11 +112,13 @@ func (l *lane) kick() {
 	}
 }
 
-// append decodes records of one partition into the lane's open batch,
-// sealing it when full and waiting for room when the lane is saturated. It
-// returns false if ctx ended while waiting (the remaining records are not
-// appended and so never committed).
-func (l *lane) append(ctx context.Context, pt *part, recs []*kgo.Record) bool {
+// append decodes records of one partition into the lane's open batch and
+// seals it when full. It never waits: when the open batch is full and the
+// sealed slot is still taken, the lane is saturated and its partitions are
+// paused (the batch may overshoot by the rest of this poll) until the sender
+// takes the sealed batch. So one slow lane never holds up the others, and
+// never holds up a rebalance.
+func (l *lane) append(pt *part, recs []*kgo.Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range recs {
@@ -125,25 +128,41 @@ func (l *lane) append(ctx context.Context, pt *part, recs []*kgo.Record) bool {
 			l.kick()
 		}
 		l.p.add(l.open, pt, r)
-		if !l.p.full(l.open) {
-			continue
+		if l.sealed == nil && l.p.full(l.open) {
+			l.sealed, l.open = l.open, nil
+			l.sealedSeq++
+			l.kick()
 		}
-		for l.sealed != nil {
-			ch := l.progress
-			l.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				l.mu.Lock()
-				return false
-			}
-			l.mu.Lock()
-		}
-		l.sealed, l.open = l.open, nil
-		l.sealedSeq++
-		l.kick()
 	}
-	return true
+	if !l.saturated && l.open != nil && l.sealed != nil && l.p.full(l.open) {
+		l.saturated = true
+		l.p.pause(l.partitions(), true)
+	}
+}
+
+// partitions lists the lane's partitions. Call with mu held.
+func (l *lane) partitions() []int32 {
+	ids := make([]int32, 0, len(l.parts))
+	for id := range l.parts {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// unsaturate resumes the lane's partitions once it has room again (except
+// replayed partitions that reached their end). Call with mu held.
+func (l *lane) unsaturate() {
+	if !l.saturated || (l.sealed != nil && l.open != nil && l.p.full(l.open)) {
+		return
+	}
+	l.saturated = false
+	var ids []int32
+	for id, pt := range l.parts {
+		if !pt.ended.Load() {
+			ids = append(ids, id)
+		}
+	}
+	l.p.pause(ids, false)
 }
 
 // flush asks the sender to send whatever is buffered now and returns the
@@ -219,6 +238,11 @@ func (l *lane) next() *batch {
 		if l.sealed != nil {
 			b := l.sealed
 			l.sealed = nil
+			if l.open != nil && l.p.full(l.open) {
+				l.sealed, l.open = l.open, nil
+				l.sealedSeq++
+			}
+			l.unsaturate()
 			l.notify()
 			return b
 		}

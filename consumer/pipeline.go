@@ -24,8 +24,9 @@ type part struct {
 	id   int32
 	lane *lane
 	end  int64 // replay: records at or past this offset are not read; -1 unbounded
-	dead atomic.Bool
-	hwm  atomic.Int64
+	dead  atomic.Bool
+	ended atomic.Bool // replay: reached its end offset; fetching stays paused
+	hwm   atomic.Int64
 
 	// guarded by the lane's mu (written only by the poll goroutine)
 	first, last, count int64
@@ -35,7 +36,6 @@ type part struct {
 	durable   int64 // every record below is durable; -1 until a batch completes
 	epoch     int32
 	committed int64 // last committed by this process; -1 none
-	paused    bool
 }
 
 // pipeline is the machinery shared by Run and Replay.
@@ -180,7 +180,6 @@ func (p *pipeline) pollLoop(ctx context.Context) {
 			}
 			p.warn("fetch error (franz-go retries it)", "topic", topic, "partition", partition, "err", err)
 		})
-		var pause []int32
 		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			p.mu.Lock()
 			pt := p.parts[ftp.Partition]
@@ -193,24 +192,12 @@ func (p *pipeline) pollLoop(ctx context.Context) {
 				return
 			}
 			p.m.RecordsConsumed.WithLabelValues(p.cfg.Topic).Add(float64(len(ftp.Records)))
-			if !pt.lane.append(ctx, pt, ftp.Records) {
-				return
-			}
-			if pt.end >= 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= pt.end {
-				pause = append(pause, pt.id)
+			pt.lane.append(pt, ftp.Records)
+			if pt.end >= 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= pt.end && !pt.ended.Swap(true) {
+				// A replayed partition that reached its end stops fetching.
+				p.pause([]int32{pt.id}, true)
 			}
 		})
-		if len(pause) > 0 {
-			// A replayed partition that reached its end stops fetching.
-			p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: pause})
-			p.mu.Lock()
-			for _, id := range pause {
-				if pt := p.parts[id]; pt != nil {
-					pt.paused = true
-				}
-			}
-			p.mu.Unlock()
-		}
 		p.cl.AllowRebalance()
 	}
 }
@@ -261,7 +248,9 @@ func (p *pipeline) full(b *batch) bool {
 func (p *pipeline) getBatch() *batch {
 	b, _ := p.batches.Get().(*batch)
 	if b == nil {
+		// Sized once so appends never double the buffer past the limit.
 		b = &batch{}
+		b.ib.Grow(p.cfg.BatchBytes + 64<<10)
 	}
 	return b
 }
@@ -423,6 +412,9 @@ func (p *pipeline) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 		if old := p.parts[id]; old != nil {
 			old.dead.Store(true)
 			old.lane.nparts--
+			old.lane.mu.Lock()
+			delete(old.lane.parts, id)
+			old.lane.mu.Unlock()
 		}
 		ln := p.lanes[0]
 		for _, l := range p.lanes[1:] {
@@ -439,7 +431,11 @@ func (p *pipeline) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			}
 			end = e
 		}
-		p.parts[id] = &part{id: id, lane: ln, end: end, durable: -1, committed: -1}
+		pt := &part{id: id, lane: ln, end: end, durable: -1, committed: -1}
+		p.parts[id] = pt
+		ln.mu.Lock()
+		ln.parts[id] = pt
+		ln.mu.Unlock()
 	}
 	p.m.Rebalances.WithLabelValues("assigned").Add(float64(len(ids)))
 	if len(ids) > 0 {
@@ -516,7 +512,7 @@ func (p *pipeline) lookup(ids []int32) []*part {
 }
 
 func (p *pipeline) forget(parts []*part) {
-	var resume []int32
+	var ids []int32
 	p.mu.Lock()
 	for _, pt := range parts {
 		if p.parts[pt.id] == pt {
@@ -524,15 +520,29 @@ func (p *pipeline) forget(parts []*part) {
 			pt.lane.nparts--
 		}
 		p.retired = append(p.retired, pt)
-		if pt.paused {
-			resume = append(resume, pt.id)
-		}
+		ids = append(ids, pt.id)
 		p.m.Forget(p.cfg.Topic, pt.id)
+		pt.lane.mu.Lock()
+		if pt.lane.parts[pt.id] == pt {
+			delete(pt.lane.parts, pt.id)
+		}
+		pt.lane.mu.Unlock()
 	}
 	p.mu.Unlock()
-	if len(resume) > 0 {
-		// Pauses outlive assignments; a later owner must fetch again.
-		p.cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topic: resume})
+	// Pauses outlive assignments; a later owner must fetch again.
+	p.pause(ids, false)
+}
+
+// pause pauses (or resumes) fetching of partitions of the topic.
+func (p *pipeline) pause(ids []int32, on bool) {
+	if len(ids) == 0 {
+		return
+	}
+	tp := map[string][]int32{p.cfg.Topic: ids}
+	if on {
+		p.cl.PauseFetchPartitions(tp)
+	} else {
+		p.cl.ResumeFetchPartitions(tp)
 	}
 }
 

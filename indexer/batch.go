@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/reindexer/reindexer/event"
@@ -64,6 +65,9 @@ func (b *Batch) Len() int { return len(b.Items) }
 
 // Size returns the body size in bytes.
 func (b *Batch) Size() int { return len(b.buf) }
+
+// Grow makes room for n more body bytes without reallocating.
+func (b *Batch) Grow(n int) { b.buf = slices.Grow(b.buf, n) }
 
 // Reset empties the batch and keeps its memory.
 func (b *Batch) Reset() {

@@ -321,3 +321,36 @@ func TestDeleteRisk(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseResponse measures classifying a filtered bulk response of
+// 5000 items (a mix of created, updated and 409s).
+func BenchmarkParseResponse(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"items":[`)
+	for i := 0; i < 5000; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		switch i % 10 {
+		case 0:
+			sb.WriteString(`{"index":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"[r1-m1]: version conflict, current version [1732412399000000] is higher or equal to the one provided [1732412345678001]"}}}`)
+		case 1, 2:
+			sb.WriteString(`{"index":{"status":200,"result":"updated"}}`)
+		default:
+			sb.WriteString(`{"index":{"status":201,"result":"created"}}`)
+		}
+	}
+	sb.WriteString(`]}`)
+	body := []byte(sb.String())
+	ix := &Indexer{m: metrics.New(nil)}
+	items := make([]Item, 5000)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := parseBulkResponse(body, func(i int, it *itemResp) { ix.classify(&items[i], it) })
+		if err != nil || n != 5000 {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*5000), "ns/item")
+}

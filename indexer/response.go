@@ -24,52 +24,68 @@ type itemResp struct {
 }
 
 // parseBulkResponse calls fn for each item of a bulk response body in order
-// and returns the number of items.
+// and returns the number of items. The *itemResp passed to fn is reused for
+// the next item.
 func parseBulkResponse(body []byte, fn func(i int, it *itemResp)) (int, error) {
-	start := jsonscan.SkipSpace(body, 0)
-	n := 0
-	var perr error
-	_, err := jsonscan.Fields(body, start, func(f jsonscan.Field) bool {
-		if !jsonscan.KeyEquals(f.Key, "items") {
-			return true
-		}
-		if jsonscan.KindAt(body, f.ValueStart) != jsonscan.Array {
-			perr = fmt.Errorf("bulk response: items is not an array")
-			return false
-		}
-		perr = eachElement(body, f.ValueStart, func(s int) error {
-			var it itemResp
-			var ierr error
-			// {"index":{...}} — one key, the action name.
-			_, err := jsonscan.Fields(body, s, func(a jsonscan.Field) bool {
-				if jsonscan.KindAt(body, a.ValueStart) != jsonscan.Object {
-					return true
-				}
-				_, ierr = jsonscan.Fields(body, a.ValueStart, func(g jsonscan.Field) bool {
-					parseItemField(body, g, &it)
-					return true
-				})
-				return false
-			})
-			if err == nil {
-				err = ierr
-			}
-			if err != nil {
-				return err
-			}
-			fn(n, &it)
-			n++
-			return nil
-		})
-		return false
-	})
+	p := respParser{body: body, fn: fn}
+	_, err := jsonscan.Fields(body, jsonscan.SkipSpace(body, 0), p.top)
 	if err == nil {
-		err = perr
+		err = p.err
 	}
 	if err != nil {
-		return n, fmt.Errorf("parse bulk response: %w", err)
+		return p.n, fmt.Errorf("parse bulk response: %w", err)
 	}
-	return n, nil
+	return p.n, nil
+}
+
+// respParser holds the state of one parse so the callbacks below are method
+// values on one heap object rather than closures allocated per item.
+type respParser struct {
+	body []byte
+	fn   func(int, *itemResp)
+	it   itemResp
+	n    int
+	err  error
+}
+
+func (p *respParser) top(f jsonscan.Field) bool {
+	if !jsonscan.KeyEquals(f.Key, "items") {
+		return true
+	}
+	if jsonscan.KindAt(p.body, f.ValueStart) != jsonscan.Array {
+		p.err = fmt.Errorf("items is not an array")
+		return false
+	}
+	p.err = eachElement(p.body, f.ValueStart, p.element)
+	return false
+}
+
+// element parses {"<action>":{...}} and returns the index past it.
+func (p *respParser) element(start int) (int, error) {
+	p.it = itemResp{}
+	end, err := jsonscan.Fields(p.body, start, p.action)
+	if err != nil {
+		return end, err
+	}
+	if p.err != nil {
+		return end, p.err
+	}
+	p.fn(p.n, &p.it)
+	p.n++
+	return end, nil
+}
+
+func (p *respParser) action(a jsonscan.Field) bool {
+	if jsonscan.KindAt(p.body, a.ValueStart) != jsonscan.Object {
+		return true
+	}
+	_, p.err = jsonscan.Fields(p.body, a.ValueStart, p.field)
+	return true
+}
+
+func (p *respParser) field(g jsonscan.Field) bool {
+	parseItemField(p.body, g, &p.it)
+	return true
 }
 
 func parseItemField(body []byte, g jsonscan.Field, it *itemResp) {
@@ -115,17 +131,14 @@ func stringBody(body []byte, f jsonscan.Field) []byte {
 	return body[f.ValueStart+1 : f.ValueEnd-1]
 }
 
-func eachElement(b []byte, i int, fn func(start int) error) error {
+func eachElement(b []byte, i int, fn func(start int) (int, error)) error {
 	i = jsonscan.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return nil
 	}
 	for {
-		end, _, err := jsonscan.Value(b, i)
+		end, err := fn(i)
 		if err != nil {
-			return err
-		}
-		if err := fn(i); err != nil {
 			return err
 		}
 		i = jsonscan.SkipSpace(b, end)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sort"
 	"strings"
@@ -263,6 +264,7 @@ type pipelineFlags struct {
 	checkpointInterval time.Duration
 
 	metricsAddr string
+	pprof       bool
 	logLevel    string
 	logFormat   string
 }
@@ -294,6 +296,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
 	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", 5*time.Second, "how often the checkpoint history is written")
 	fs.StringVar(&p.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9090); empty disables")
+	fs.BoolVar(&p.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-addr (do not expose publicly)")
 	fs.StringVar(&p.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&p.logFormat, "log-format", "text", "text or json")
 }
@@ -459,11 +462,16 @@ func (p *pipelineFlags) consumerConfig(e *env) consumer.Config {
 
 // serveMetrics serves /metrics, /healthz and /readyz until ctx ends.
 // healthy and ready return nil when fine, else the reason.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger, healthy, ready func() error) error {
+func serveMetrics(ctx context.Context, addr string, pprofOn bool, reg *prometheus.Registry, log *slog.Logger, healthy, ready func() error) error {
 	if addr == "" {
 		return nil
 	}
 	mux := http.NewServeMux()
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	probe := func(check func() error) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {

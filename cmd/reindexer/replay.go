@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/reindexer/reindexer/checkpoint"
 	"github.com/reindexer/reindexer/consumer"
+	"github.com/reindexer/reindexer/indexer"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -75,7 +77,6 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	if err := topicExists(ctx, adm, c.flags.topic); err != nil {
 		return err
 	}
-	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
 	var store *checkpoint.Store
 	if c.flags.checkpointIndex != "none" {
 		store = checkpoint.NewStore(e.admin, c.flags.checkpointIndex)
@@ -85,29 +86,51 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if c.sinceSnapshot != "" {
+		warnRestoredDeletes(log, c.flags.deleteMode, c.flags.index)
+	}
 	committed, err := groupCommits(ctx, adm, plan)
 	if err != nil {
 		return err
 	}
 	if c.dryRun {
+		// Nothing below this point runs: a dry run creates no topic, index
+		// or commit.
 		return c.printPlan(plan, committed, resumed)
 	}
-	res, err := consumer.Seed(ctx, adm, plan)
-	if err != nil {
-		if errors.Is(err, consumer.ErrGroupActive) {
-			return exitError{exitFailure, err}
-		}
-		return err
-	}
-	if len(res.Resumed) > 0 {
-		log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", res.Resumed)
-	}
+	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
+	// The plan is stored before the group is seeded: once the group has
+	// commits, a restart must find the plan (and its end offsets). A crash
+	// between the two leaves a plan and no commits, which a restart simply
+	// replaces.
 	if store != nil {
 		if err := store.Ensure(ctx); err != nil {
 			return fmt.Errorf("checkpoint history: %w", err)
 		}
 		if err := store.SavePlan(ctx, c.flags.index, plan); err != nil {
 			return fmt.Errorf("save replay plan: %w", err)
+		}
+	}
+	if resumed && coversPlan(plan, committed) {
+		// The earlier run of this plan seeded every partition, so there is
+		// nothing to commit and nothing to race. Its process may still be a
+		// member of the group (after SIGKILL, until its session times out):
+		// the replay's consumer gets the partitions when it is gone.
+		log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", committed)
+		if state, members := groupMembers(ctx, adm, plan.Group); members > 0 {
+			log.Warn("the replay group still has members (an earlier run killed without a clean shutdown stays a member until its session times out); "+
+				"the replay gets its partitions when they leave", "group", plan.Group, "state", state, "members", members)
+		}
+	} else {
+		res, err := consumer.Seed(ctx, adm, plan)
+		if err != nil {
+			if errors.Is(err, consumer.ErrGroupActive) {
+				return exitError{exitFailure, err}
+			}
+			return err
+		}
+		if len(res.Resumed) > 0 {
+			log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", res.Resumed)
 		}
 	}
 	cfg := c.flags.consumerConfig(e)
@@ -119,7 +142,7 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		go func() { defer close(wdone); w.Run(wctx) }()
 		defer func() { wcancel(); <-wdone }()
 	}
-	if err := serveMetrics(ctx, c.flags.metricsAddr, e.reg, log, func() error { return nil }, func() error { return nil }); err != nil {
+	if err := serveMetrics(ctx, c.flags.metricsAddr, c.flags.pprof, e.reg, log, func() error { return nil }, func() error { return nil }); err != nil {
 		return err
 	}
 	log.Info("replaying", "topic", plan.Topic, "group", plan.Group, "index", c.flags.index, "from", plan.From,
@@ -128,10 +151,35 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	sum, err := consumer.Replay(ctx, cfg, plan, rep.update)
 	rep.finish()
 	if err != nil {
-		c.printSummary(sum, plan, false)
+		c.printSummary(sum, plan, committed, resumed, false)
 		return err
 	}
-	return c.printSummary(sum, plan, true)
+	return c.printSummary(sum, plan, committed, resumed, true)
+}
+
+// coversPlan reports whether committed holds an offset for every partition
+// of plan.
+func coversPlan(plan consumer.Plan, committed map[int32]int64) bool {
+	for _, r := range plan.Partitions {
+		if _, ok := committed[r.Partition]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// groupMembers returns the state and member count of group (0 when it has
+// none, does not exist, or cannot be described).
+func groupMembers(ctx context.Context, adm *kadm.Client, group string) (string, int) {
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return "", 0
+	}
+	g, ok := described[group]
+	if !ok || g.Err != nil {
+		return "", 0
+	}
+	return g.State, len(g.Members)
 }
 
 func (c *ReplayCommand) register(fs *flag.FlagSet) {
@@ -139,7 +187,7 @@ func (c *ReplayCommand) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.from, "from", "", "replay from this time: RFC3339 (2026-11-25T03:00:00Z) or a duration before now (90m)")
 	fs.StringVar(&c.fromOffsets, "from-offsets", "", "replay from these offsets: partition:offset,... (partitions not listed are not replayed)")
 	fs.StringVar(&c.sinceSnapshot, "since-snapshot", "", "replay what the snapshot <repo>/<name> is missing (restored into --index)")
-	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", "with --since-snapshot: the index the snapshot was taken of, whose checkpoint history to use (default: the snapshot's only index, else --index)")
+	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
 	fs.StringVar(&c.to, "to", "now", "stop before the first record at or after this RFC3339 time; now = the end offsets when the replay starts")
 	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --since-snapshot: how far before the snapshot's start to look, for clock skew")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan (start and end offset per partition, records, target) and write nothing")
@@ -261,7 +309,9 @@ func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoi
 	if err != nil {
 		return consumer.Plan{}, "", err
 	}
-	if err := info.Usable(""); err != nil {
+	// An explicit --snapshot-index must be in the snapshot: its checkpoint
+	// history is what the plan trusts.
+	if err := info.Usable(sourceIndex); err != nil {
 		return consumer.Plan{}, "", err
 	}
 	if sourceIndex == "" {
@@ -287,6 +337,22 @@ func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoi
 	return plan, note, err
 }
 
+// warnRestoredDeletes warns, for a replay or run that fills the gap of a
+// restored snapshot in delete mode, that the restored index remembers no
+// deletes: OpenSearch keeps delete tombstones only in memory, so a snapshot
+// has none, and an upsert in the gap that is older than a delete made before
+// the gap's start is applied as new. (Found by TestSnapshotGap: late events
+// whose delete preceded the checkpoint resurrected their documents.)
+func warnRestoredDeletes(log *slog.Logger, deleteMode, index string) {
+	if mode, _ := indexer.ParseDeleteMode(deleteMode); mode == indexer.Tombstone {
+		return
+	}
+	log.Warn("deleted documents can come back after a snapshot restore", "index", index,
+		"risk", "a restored index holds no delete tombstones (snapshots do not keep them), so a record in the gap that is older than a delete "+
+			"made before the gap's start (a duplicate or a late, out-of-order event) brings the deleted document back; "+
+			"the result is exact only if every document's events arrive in version order; use --delete-mode tombstone for exact convergence")
+}
+
 // groupCommits returns the group's committed offsets for the plan's topic.
 func groupCommits(ctx context.Context, adm *kadm.Client, plan consumer.Plan) (map[int32]int64, error) {
 	fetched, err := consumer.FetchCommits(ctx, adm, plan.Group)
@@ -310,7 +376,9 @@ type planRow struct {
 	Records   int64 `json:"records"`
 }
 
-func (c *ReplayCommand) printPlan(plan consumer.Plan, committed map[int32]int64, resumed bool) error {
+// planRows renders the plan's partitions; for a resumed plan the starts are
+// the group's committed offsets (what is left to do).
+func planRows(plan consumer.Plan, committed map[int32]int64, resumed bool) ([]planRow, int64) {
 	rows := make([]planRow, 0, len(plan.Partitions))
 	var total int64
 	for _, r := range plan.Partitions {
@@ -323,6 +391,11 @@ func (c *ReplayCommand) printPlan(plan consumer.Plan, committed map[int32]int64,
 		rows = append(rows, planRow{r.Partition, start, r.End, max(r.End-start, 0)})
 		total += max(r.End-start, 0)
 	}
+	return rows, total
+}
+
+func (c *ReplayCommand) printPlan(plan consumer.Plan, committed map[int32]int64, resumed bool) error {
+	rows, total := planRows(plan, committed, resumed)
 	if c.jsonOut {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
@@ -349,21 +422,41 @@ func (c *ReplayCommand) printPlan(plan consumer.Plan, committed map[int32]int64,
 // summaryJSON is the --json form of a replay summary.
 type summaryJSON struct {
 	consumer.Summary
-	Complete   bool    `json:"complete"`
-	DurationMS int64   `json:"duration_ms"`
-	RatePerSec float64 `json:"records_per_second"`
-	Planned    int64   `json:"planned_offsets"`
+	Complete   bool     `json:"complete"`
+	DurationMS int64    `json:"duration_ms"`
+	RatePerSec float64  `json:"records_per_second"`
+	Planned    int64    `json:"planned_offsets"`
+	Plan       planJSON `json:"plan"`
 }
 
-func (c *ReplayCommand) printSummary(s consumer.Summary, plan consumer.Plan, complete bool) error {
+// planJSON is the plan a replay ran, in its --json summary: the ranges as
+// planned (Partitions), and, when the run resumed an interrupted one, what
+// was left to do when it started (Remaining, from the group's commits).
+type planJSON struct {
+	Topic      string    `json:"topic"`
+	Group      string    `json:"group"`
+	Index      string    `json:"index"`
+	From       string    `json:"from"`
+	Created    time.Time `json:"created"`
+	Resumed    bool      `json:"resumed"`
+	Partitions []planRow `json:"partitions"`
+	Remaining  []planRow `json:"remaining,omitempty"`
+}
+
+func (c *ReplayCommand) printSummary(s consumer.Summary, plan consumer.Plan, committed map[int32]int64, resumed, complete bool) error {
 	rate := 0.0
 	if s.Duration > 0 {
 		rate = float64(s.Records) / s.Duration.Seconds()
 	}
 	if c.jsonOut {
+		pj := planJSON{Topic: plan.Topic, Group: plan.Group, Index: c.flags.index, From: plan.From, Created: plan.Created, Resumed: resumed}
+		pj.Partitions, _ = planRows(plan, nil, false)
+		if resumed {
+			pj.Remaining, _ = planRows(plan, committed, true)
+		}
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(summaryJSON{Summary: s, Complete: complete, DurationMS: s.Duration.Milliseconds(), RatePerSec: rate, Planned: plan.Records()})
+		return enc.Encode(summaryJSON{Summary: s, Complete: complete, DurationMS: s.Duration.Milliseconds(), RatePerSec: rate, Planned: plan.Records(), Plan: pj})
 	}
 	state := "complete"
 	if !complete {

@@ -20,10 +20,11 @@ type RunCommand struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	flags        pipelineFlags
-	start        string
-	skewMargin   time.Duration
-	stallTimeout time.Duration
+	flags         pipelineFlags
+	start         string
+	snapshotIndex string
+	skewMargin    time.Duration
+	stallTimeout  time.Duration
 }
 
 // Run parses args and indexes the topic until ctx is cancelled (SIGTERM or
@@ -32,6 +33,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c.flags.register(fs)
 	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
+	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
 	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
 	if err := parseFlags(fs, args, c.getenv); err != nil {
@@ -112,7 +114,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	if err := serveMetrics(ctx, c.flags.metricsAddr, e.reg, log, healthy, ready); err != nil {
+	if err := serveMetrics(ctx, c.flags.metricsAddr, c.flags.pprof, e.reg, log, healthy, ready); err != nil {
 		return err
 	}
 	log.Info("running", "topic", c.flags.topic, "group", c.flags.group, "index", c.flags.index,
@@ -144,11 +146,12 @@ func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Cli
 		e.log.Info("group already has committed offsets; --start applies only to partitions never committed, resuming", "group", c.flags.group)
 		return nil
 	}
-	plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index, snapshot, "", c.skewMargin, time.Time{})
+	plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index, snapshot, c.snapshotIndex, c.skewMargin, time.Time{})
 	if err != nil {
 		return err
 	}
 	e.log.Info("starting at the snapshot's gap", "snapshot", snapshot, "note", note, "records_behind", plan.Records())
+	warnRestoredDeletes(e.log, c.flags.deleteMode, c.flags.index)
 	res, err := consumer.Seed(ctx, adm, plan)
 	if err != nil {
 		return err
@@ -163,6 +166,7 @@ func (c *RunCommand) Usage() string {
 	var p pipelineFlags
 	p.register(fs)
 	fs.String("start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
+	fs.String("snapshot-index", "", snapshotIndexUsage)
 	fs.Duration("skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
 	fs.Duration("stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
 	return `Usage: reindexer run [flags]
@@ -187,6 +191,11 @@ Examples:
 Flags:
 ` + flagUsage(fs)
 }
+
+// snapshotIndexUsage documents --snapshot-index (run and replay).
+const snapshotIndexUsage = "with a snapshot start: the index the snapshot was taken of, whose checkpoint history to use " +
+	"(default: the snapshot's only index other than the checkpoint index, else --index); " +
+	"needed when the snapshot was restored under another name, or holds several indices"
 
 // parseStart parses --start.
 func parseStart(s string) (kgo.Offset, string, error) {
