@@ -21,9 +21,9 @@ import (
 // part is the state of one assigned partition for one assignment. A
 // partition that is revoked and later assigned again gets a new part.
 type part struct {
-	id   int32
-	lane *lane
-	end  int64 // replay: records at or past this offset are not read; -1 unbounded
+	id    int32
+	lane  *lane
+	end   int64 // replay: records at or past this offset are not read; -1 unbounded
 	dead  atomic.Bool
 	ended atomic.Bool // replay: reached its end offset; fetching stays paused
 	hwm   atomic.Int64

@@ -42,8 +42,8 @@ func envFilePath(t *testing.T) string {
 	return filepath.Join(repoRoot(t), ".cache", "services", "env")
 }
 
-// readEnvFile parses shell KEY=value lines (values possibly quoted the way bash's %q does for
-// plain paths, which is: not at all, or backslash-escaped).
+// readEnvFile parses the shell KEY=value lines scripts/services.sh writes: values are bare,
+// or single-quoted when they need it (a quote inside is written as the usual shell escape).
 func readEnvFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -61,10 +61,10 @@ func readEnvFile(path string) (map[string]string, error) {
 		if !ok {
 			continue
 		}
-		if uq, err := strconv.Unquote(v); err == nil {
+		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
+		} else if uq, err := strconv.Unquote(v); err == nil {
 			v = uq
-		} else {
-			v = strings.ReplaceAll(v, `\`, "")
 		}
 		m[k] = v
 	}
