@@ -68,6 +68,8 @@ func start(t testing.TB, name string, args ...string) *proc {
 	cmd := exec.Command(binPath, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), "REINDEXER_LOG_LEVEL=info")
+	// If the test binary dies (timeout, panic), its workers die with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,7 +30,18 @@ type RunCommand struct {
 
 // Run parses args and indexes the topic until ctx is cancelled (SIGTERM or
 // SIGINT), then commits what is durable, leaves the group and returns nil.
+// A signal during startup also ends it cleanly (exit 0).
 func (c *RunCommand) Run(ctx context.Context, args []string) error {
+	err := c.run(ctx, args)
+	var ue usageError
+	if err != nil && ctx.Err() != nil && !errors.As(err, &ue) && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(c.stderr, "reindexer run: stopped by signal before it started consuming (%v)\n", err)
+		return nil
+	}
+	return err
+}
+
+func (c *RunCommand) run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c.flags.register(fs)
 	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")

@@ -21,12 +21,8 @@ type VersionCommand struct {
 // Kafka and OpenSearch clients.
 func (c *VersionCommand) Run(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args, func(string) string { return "" }); err != nil {
+		return err
 	}
 	fmt.Fprintf(c.stdout, "reindexer %s (%s)\n", version, runtime.Version())
 	if bi, ok := debug.ReadBuildInfo(); ok {
