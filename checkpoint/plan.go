@@ -91,9 +91,11 @@ func decodePlan(src json.RawMessage, group, topic, index string) (consumer.Plan,
 	return plan, nil
 }
 
-// DeletePlan removes the replay plan of group, topic and index (a replay
-// that completed calls it, so the next replay makes a new plan). A missing
-// plan or index is not an error.
+// DeletePlan removes the replay plan of group, topic and index. A completed
+// replay keeps its plan, so running it again with the same group resumes it
+// and finds nothing left to do (a new replay takes a new group); `reindexer
+// replay` deletes a plan it stored when seeding its group then fails. A
+// missing plan or index is not an error.
 func (s *Store) DeletePlan(ctx context.Context, group, topic, index string) error {
 	id := planID(group, topic, index)
 	if _, err := s.client.Document.Delete(ctx, opensearchapi.DocumentDeleteReq{Index: s.index, DocumentID: id}); err != nil && !isNotFound(err) {

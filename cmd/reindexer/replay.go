@@ -124,6 +124,14 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	} else {
 		res, err := consumer.Seed(ctx, adm, plan)
 		if err != nil {
+			// Nothing ran: drop the plan just stored, or a later run with
+			// this group would take it (and another job's commits) for an
+			// interrupted run of this replay.
+			if store != nil {
+				if derr := store.DeletePlan(context.WithoutCancel(ctx), plan.Group, plan.Topic, c.flags.index); derr != nil {
+					log.Warn("could not remove the replay plan", "err", derr)
+				}
+			}
 			if errors.Is(err, consumer.ErrGroupActive) {
 				return exitError{exitFailure, err}
 			}
