@@ -64,7 +64,9 @@ type IndexSettings struct {
 // ReadIndexSettings reads index.gc_deletes (explicit or the default) of
 // index, which may be an alias. A missing index is not an error.
 func ReadIndexSettings(ctx context.Context, c *opensearchapi.Client, index string) (IndexSettings, error) {
-	q := url.Values{"include_defaults": {"true"}, "flat_settings": {"true"}, "filter_path": {"*.settings.index.gc_deletes,*.defaults.index.gc_deletes"}}
+	// Nested (not flat) settings: filter_path cannot match the dotted keys
+	// of flat_settings, and would silently return {}.
+	q := url.Values{"include_defaults": {"true"}, "filter_path": {"*.settings.index.gc_deletes,*.defaults.index.gc_deletes"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/"+url.PathEscape(index)+"/_settings?"+q.Encode(), nil)
 	if err != nil {
 		return IndexSettings{}, err
@@ -84,9 +86,14 @@ func ReadIndexSettings(ctx context.Context, c *opensearchapi.Client, index strin
 	if res.StatusCode != http.StatusOK {
 		return IndexSettings{}, fmt.Errorf("read settings of %s: HTTP %d: %s", index, res.StatusCode, truncate(body, 300))
 	}
+	type gc struct {
+		Index struct {
+			GCDeletes string `json:"gc_deletes"`
+		} `json:"index"`
+	}
 	var parsed map[string]struct {
-		Settings map[string]string `json:"settings"`
-		Defaults map[string]string `json:"defaults"`
+		Settings gc `json:"settings"`
+		Defaults gc `json:"defaults"`
 	}
 	if err := json.Unmarshal(body, &parsed); err != nil {
 		return IndexSettings{}, fmt.Errorf("read settings of %s: %w", index, err)
@@ -95,9 +102,9 @@ func ReadIndexSettings(ctx context.Context, c *opensearchapi.Client, index strin
 	first := true
 	for name, s := range parsed {
 		out.Concrete = append(out.Concrete, name)
-		v := s.Settings["index.gc_deletes"]
+		v := s.Settings.Index.GCDeletes
 		if v == "" {
-			v = s.Defaults["index.gc_deletes"]
+			v = s.Defaults.Index.GCDeletes
 		}
 		if d, err := parseOSDuration(v); err == nil && (first || d < out.GCDeletes) {
 			out.GCDeletes = d
@@ -145,6 +152,8 @@ func DeleteRisk(mode DeleteMode, s IndexSettings, bounded bool) string {
 	switch {
 	case gc <= 0:
 		return fmt.Sprintf("index.gc_deletes is %s: OpenSearch forgets deletes at once, so any older upsert replayed later resurrects deleted documents; %s", gc, remedy)
+	case gc < DefaultGCDeletes:
+		return fmt.Sprintf("index.gc_deletes is %s, below the default %s: OpenSearch forgets a delete after that long, so a duplicate or late older upsert arriving later brings the document back; %s", gc, DefaultGCDeletes, remedy)
 	case bounded:
 		return fmt.Sprintf("delete mode with a bounded replay: OpenSearch remembers a deleted document's version for index.gc_deletes=%s (and forgets it on a node restart); "+
 			"if another writer deletes a document and this replay re-sends an older upsert of it more than %s later, the document comes back. "+

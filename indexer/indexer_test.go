@@ -315,6 +315,9 @@ func TestDeleteRisk(t *testing.T) {
 	if w := DeleteRisk(Delete, IndexSettings{Exists: true, GCDeletes: 0}, false); w == "" {
 		t.Error("gc_deletes 0 did not warn")
 	}
+	if w := DeleteRisk(Delete, IndexSettings{Exists: true, GCDeletes: time.Second}, false); !strings.Contains(w, "below the default") {
+		t.Errorf("gc_deletes 1s did not warn: %q", w)
+	}
 	for in, want := range map[string]time.Duration{"60s": time.Minute, "7d": 7 * 24 * time.Hour, "500ms": 500 * time.Millisecond, "-1": 0} {
 		if got, err := parseOSDuration(in); err != nil || got != want {
 			t.Errorf("parseOSDuration(%q) = %v, %v", in, got, err)

@@ -295,7 +295,7 @@ func (c *ReplayCommand) plan(ctx context.Context, e *env, adm *kadm.Client, stor
 	}
 	if c.sinceSnapshot != "" {
 		plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index,
-			c.sinceSnapshot, c.snapshotIndex, c.skewMargin, b.To)
+			c.sinceSnapshot, c.snapshotIndex, c.flags.deleteMode, c.skewMargin, b.To)
 		if err != nil {
 			return plan, false, err
 		}
@@ -307,7 +307,7 @@ func (c *ReplayCommand) plan(ctx context.Context, e *env, adm *kadm.Client, stor
 }
 
 // snapshotPlan plans the replay of what a snapshot is missing.
-func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, topic, group, index, snap, sourceIndex string,
+func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, topic, group, index, snap, sourceIndex, deleteMode string,
 	margin time.Duration, to time.Time) (consumer.Plan, string, error) {
 	repo, name, err := splitSnapshot(snap)
 	if err != nil {
@@ -335,30 +335,48 @@ func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoi
 			sourceIndex = index
 		}
 	}
-	starts, note, err := checkpoint.SinceSnapshot(ctx, store, adm, topic, sourceIndex, info.Start, margin)
+	// In delete mode the restored index has lost the delete tombstones the
+	// live index still held when the snapshot was taken (they live only in
+	// memory, for index.gc_deletes). Starting that much earlier replays
+	// those deletes, so the restored index remembers them again and a late
+	// or duplicate older upsert in the gap gets its 409, as it did live.
+	lookback := time.Duration(0)
+	if mode, _ := indexer.ParseDeleteMode(deleteMode); mode == indexer.Delete {
+		lookback = indexer.DefaultGCDeletes
+		if s, err := indexer.ReadIndexSettings(ctx, e.admin, index); err == nil && s.Exists {
+			lookback = s.GCDeletes
+		}
+	}
+	starts, note, err := checkpoint.SinceSnapshot(ctx, store, adm, topic, sourceIndex, info.Start, margin+lookback)
 	if err != nil {
 		return consumer.Plan{}, "", err
 	}
 	desc := fmt.Sprintf("since snapshot %s (started %s, margin %s, checkpoints of index %s): %s",
 		snap, info.Start.UTC().Format(time.RFC3339Nano), margin, sourceIndex, note)
+	if lookback > 0 {
+		desc = fmt.Sprintf("since snapshot %s (started %s, margin %s + index.gc_deletes %s to replay the deletes the restore forgot, checkpoints of index %s): %s",
+			snap, info.Start.UTC().Format(time.RFC3339Nano), margin, lookback, sourceIndex, note)
+	}
 	plan, err := consumer.MakePlan(ctx, adm, topic, group, consumer.Bounds{FromOffsets: starts, To: to, Description: desc})
 	return plan, note, err
 }
 
 // warnRestoredDeletes warns, for a replay or run that fills the gap of a
-// restored snapshot in delete mode, that the restored index remembers no
-// deletes: OpenSearch keeps delete tombstones only in memory, so a snapshot
-// has none, and an upsert in the gap that is older than a delete made before
-// the gap's start is applied as new. (Found by TestSnapshotGap: late events
-// whose delete preceded the checkpoint resurrected their documents.)
+// restored snapshot in delete mode, what the restore cannot bring back. A
+// snapshot holds no delete tombstones (OpenSearch keeps them only in memory,
+// for index.gc_deletes); snapshotPlan therefore starts index.gc_deletes
+// earlier, replaying the deletes the live index still remembered. What is
+// left is delete mode's own limit: an older upsert arriving more than
+// index.gc_deletes after the delete it should lose to (on the live index as
+// well), or a replay taking longer than index.gc_deletes between the two.
 func warnRestoredDeletes(log *slog.Logger, deleteMode, index string) {
 	if mode, _ := indexer.ParseDeleteMode(deleteMode); mode == indexer.Tombstone {
 		return
 	}
 	log.Warn("deleted documents can come back after a snapshot restore", "index", index,
-		"risk", "a restored index holds no delete tombstones (snapshots do not keep them), so a record in the gap that is older than a delete "+
-			"made before the gap's start (a duplicate or a late, out-of-order event) brings the deleted document back; "+
-			"the result is exact only if every document's events arrive in version order; use --delete-mode tombstone for exact convergence")
+		"risk", "a restored index holds no delete tombstones (snapshots do not keep them); the replay starts index.gc_deletes earlier to "+
+			"re-apply the deletes the live index still remembered, but an older upsert (a duplicate or late event) that reaches the index more "+
+			"than index.gc_deletes after its delete brings the document back, here as on the live index; use --delete-mode tombstone for exact convergence")
 }
 
 // groupCommits returns the group's committed offsets for the plan's topic.

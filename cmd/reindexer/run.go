@@ -158,7 +158,7 @@ func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Cli
 		e.log.Info("group already has committed offsets; --start applies only to partitions never committed, resuming", "group", c.flags.group)
 		return nil
 	}
-	plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index, snapshot, c.snapshotIndex, c.skewMargin, time.Time{})
+	plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index, snapshot, c.snapshotIndex, c.flags.deleteMode, c.skewMargin, time.Time{})
 	if err != nil {
 		return err
 	}
