@@ -22,7 +22,7 @@ TEST_TIMEOUT        ?= 25m
 STATICCHECK_VERSION ?= v0.8.2
 # test-compat: OPENSEARCH:KAFKA pairs and the tests run against each pair.
 COMPAT_PAIRS   ?= 3.8.0:4.4.0 2.19.1:3.9.1
-COMPAT_TESTS   ?= TestWalkingSkeleton|TestConvergence|TestSnapshotGap
+COMPAT_TESTS   ?= TestWalkingSkeleton|TestConvergence|TestSnapshotGap|TestClusterCompat|TestKafkaAnswers|TestOpenSearchAnswers
 COMPAT_TIMEOUT ?= 20m
 export COMPAT_PAIRS COMPAT_TESTS COMPAT_TIMEOUT GO
 

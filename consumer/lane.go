@@ -136,6 +136,7 @@ func (l *lane) append(pt *part, recs []*kgo.Record) {
 	}
 	if !l.saturated && l.open != nil && l.sealed != nil && l.p.full(l.open) {
 		l.saturated = true
+		l.p.m.LaneSaturated.Inc()
 		l.p.pause(l.partitions(), true)
 	}
 }
@@ -263,6 +264,7 @@ func (l *lane) next() *batch {
 		}
 		l.flushReq = false
 		l.mu.Unlock()
+		idleFrom := time.Now()
 		if wait < 0 {
 			<-l.wake
 		} else {
@@ -273,6 +275,7 @@ func (l *lane) next() *batch {
 			}
 			t.Stop()
 		}
+		l.p.m.LaneIdle.Add(time.Since(idleFrom).Seconds())
 		l.mu.Lock()
 	}
 }

@@ -59,6 +59,7 @@ type pipeline struct {
 	retired []*part // parts no longer owned, kept for the summary
 
 	commitMu   sync.Mutex // serializes commits so they never go backwards
+	commitNow  chan struct{}
 	lastCommit atomic.Int64
 	lastWarn   atomic.Int64
 
@@ -82,13 +83,14 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	p := &pipeline{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		m:     cfg.Metrics,
-		ix:    cfg.Indexer,
-		dec:   dec,
-		ends:  ends,
-		parts: map[int32]*part{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		m:         cfg.Metrics,
+		ix:        cfg.Indexer,
+		dec:       dec,
+		ends:      ends,
+		parts:     map[int32]*part{},
+		commitNow: make(chan struct{}, 1),
 	}
 	p.workCtx, p.workCancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Lanes; i++ {
@@ -106,6 +108,11 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 		kgo.ConsumeStartOffset(cfg.Start),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		// Short fetch waits: a lane that resumes its paused partitions gets
+		// data at the next fetch, not after the default 5s wait of the
+		// fetch already in flight (measured: a 4-lane replay ran at half
+		// speed with the default).
+		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.BrokerMaxReadBytes(max(cfg.FetchMaxBytes*2, 100<<20)),
 		kgo.OnPartitionsAssigned(p.assigned),
 		kgo.OnPartitionsRevoked(p.revoked),
@@ -298,6 +305,14 @@ func (p *pipeline) complete(b *batch) {
 		}
 		if mk.next > pt.durable {
 			pt.durable, pt.epoch = mk.next, mk.epoch
+			if pt.end >= 0 && pt.durable >= pt.end {
+				// A replayed partition is complete: commit it now rather
+				// than at the next interval.
+				select {
+				case p.commitNow <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -321,10 +336,11 @@ func (p *pipeline) commitLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-p.commitNow:
 		case <-t.C:
-			if err := p.commit(ctx, nil); err != nil && ctx.Err() == nil {
-				p.warn("offset commit failed; it is retried at the next interval", "group", p.cfg.Group, "err", err)
-			}
+		}
+		if err := p.commit(ctx, nil); err != nil && ctx.Err() == nil {
+			p.warn("offset commit failed; it is retried at the next interval", "group", p.cfg.Group, "err", err)
 		}
 	}
 }

@@ -252,7 +252,7 @@ func Replay(ctx context.Context, cfg Config, plan Plan, progress func(Progress))
 	defer cancel()
 	complete := make(chan bool, 1)
 	go func() {
-		t := time.NewTicker(500 * time.Millisecond)
+		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {

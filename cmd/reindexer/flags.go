@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -264,6 +266,7 @@ type pipelineFlags struct {
 	checkpointInterval time.Duration
 
 	metricsAddr string
+	memoryLimit string
 	pprof       bool
 	logLevel    string
 	logFormat   string
@@ -296,6 +299,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
 	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", 5*time.Second, "how often the checkpoint history is written")
 	fs.StringVar(&p.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9090); empty disables")
+	fs.StringVar(&p.memoryLimit, "memory-limit", "auto", `soft limit of the Go heap in bytes, "auto" (from lanes, batch and fetch sizes) or "none"; GOMEMLIMIT, if set, wins`)
 	fs.BoolVar(&p.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-addr (do not expose publicly)")
 	fs.StringVar(&p.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&p.logFormat, "log-format", "text", "text or json")
@@ -346,6 +350,9 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 			return usageError{fmt.Errorf("flag --%s must be positive, got %s", f.name, f.val)}
 		}
 	}
+	if _, err := p.memoryBytes(); err != nil {
+		return err
+	}
 	switch p.logLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -357,6 +364,24 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 		return usageError{fmt.Errorf("flag --log-format: %q is not text or json", p.logFormat)}
 	}
 	return nil
+}
+
+// memoryBytes is the soft heap limit --memory-limit asks for (0: none).
+// auto allows twice what the lanes can hold (each lane: an open, a sealed
+// and an in-flight batch, plus the records behind them), four fetches'
+// worth of decompressed records, and 64 MiB for everything else.
+func (p *pipelineFlags) memoryBytes() (int64, error) {
+	switch p.memoryLimit {
+	case "auto":
+		return int64(p.lanes)*3*int64(p.batchBytes)*2 + 4*int64(p.fetchMaxBytes) + 64<<20, nil
+	case "none", "":
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(p.memoryLimit, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, usageError{fmt.Errorf("flag --memory-limit: %q is not auto, none or a positive number of bytes", p.memoryLimit)}
+	}
+	return n, nil
 }
 
 func (p *pipelineFlags) decoderConfig() event.Config {
@@ -410,6 +435,9 @@ type env struct {
 // build connects nothing yet: it turns flags into clients and configs.
 func (p *pipelineFlags) build(stderr io.Writer) (*env, error) {
 	e := &env{log: p.logger(stderr), reg: prometheus.NewRegistry()}
+	if limit, _ := p.memoryBytes(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
+	}
 	e.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.m = metrics.New(e.reg)
 	kopts, err := p.kafka.opts()

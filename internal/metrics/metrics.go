@@ -39,6 +39,8 @@ type Metrics struct {
 	Commits         *prometheus.CounterVec // outcome: ok, error
 	ReplayRemaining *prometheus.GaugeVec   // topic, partition: records left before the replay's end offset
 	Rebalances      *prometheus.CounterVec // kind: assigned, revoked, lost
+	LaneIdle        prometheus.Counter     // seconds lane senders waited for a batch
+	LaneSaturated   prometheus.Counter     // times a full lane paused its partitions
 	writes          map[string]prometheus.Counter
 }
 
@@ -79,6 +81,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Records left before a replay reaches its end offset, per partition."}, []string{"topic", "partition"}),
 		Rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reindexer_rebalance_events_total",
 			Help: "Partitions assigned, revoked or lost."}, []string{"kind"}),
+		LaneIdle: prometheus.NewCounter(prometheus.CounterOpts{Name: "reindexer_lane_idle_seconds_total",
+			Help: "Seconds lane senders spent waiting for records (high: Kafka or the poll loop is the bottleneck, not OpenSearch)."}),
+		LaneSaturated: prometheus.NewCounter(prometheus.CounterOpts{Name: "reindexer_lane_saturated_total",
+			Help: "Times a lane was full and paused fetching of its partitions (high: OpenSearch is the bottleneck)."}),
 		writes: map[string]prometheus.Counter{},
 	}
 	for _, r := range []string{Created, Updated, Deleted, NotFound, Stale, Duplicate, DeadLettered, Failed} {
@@ -87,7 +93,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.RecordsConsumed, m.Writes, m.BulkRequests, m.BulkLatency, m.BulkBytes, m.BulkDocs,
 			m.Retries, m.DeadLettered, m.Blocked, m.InFlightBulks, m.BufferedBytes, m.ConsumerLag,
-			m.CommittedOffset, m.Commits, m.ReplayRemaining, m.Rebalances)
+			m.CommittedOffset, m.Commits, m.ReplayRemaining, m.Rebalances, m.LaneIdle, m.LaneSaturated)
 	}
 	return m
 }
