@@ -43,11 +43,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 
 func (c *RunCommand) run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	c.flags.register(fs)
-	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
-	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
-	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
-	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
+	c.register(fs)
 	if err := parseFlags(fs, args, c.getenv); err != nil {
 		return err
 	}
@@ -141,6 +137,14 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 	return err
 }
 
+func (c *RunCommand) register(fs *flag.FlagSet) {
+	c.flags.register(fs)
+	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
+	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
+	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
+}
+
 // seedFromSnapshot starts a group that has never committed at the gap a
 // restored snapshot is missing.
 func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, snapshot string) error {
@@ -175,12 +179,7 @@ func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Cli
 // Usage returns the help text.
 func (c *RunCommand) Usage() string {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	var p pipelineFlags
-	p.register(fs)
-	fs.String("start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
-	fs.String("snapshot-index", "", snapshotIndexUsage)
-	fs.Duration("skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
-	fs.Duration("stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
+	(&RunCommand{}).register(fs)
 	return `Usage: reindexer run [flags]
 
 Follows a topic as a member of a consumer group and indexes every event into
