@@ -369,11 +369,12 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 // memoryBytes is the soft heap limit --memory-limit asks for (0: none).
 // auto allows twice what the lanes can hold (each lane: an open, a sealed
 // and an in-flight batch, plus the records behind them), four fetches'
-// worth of decompressed records, and 64 MiB for everything else.
+// worth of decompressed records, and 64 MiB for everything else, and at
+// least 256 MiB so the garbage collector never runs back to back.
 func (p *pipelineFlags) memoryBytes() (int64, error) {
 	switch p.memoryLimit {
 	case "auto":
-		return int64(p.lanes)*3*int64(p.batchBytes)*2 + 4*int64(p.fetchMaxBytes) + 64<<20, nil
+		return max(int64(p.lanes)*3*int64(p.batchBytes)*2+4*int64(p.fetchMaxBytes)+64<<20, 256<<20), nil
 	case "none", "":
 		return 0, nil
 	}
