@@ -60,13 +60,27 @@ type proc struct {
 // printed if the test fails.
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
+	p, _ := startSplit(t, name, args...)
+	return p
+}
+
+// startSplit is start() with the process's stdout (a replay's --json
+// summary) in a file of its own, whose path it returns; p.log gets stderr
+// (the log).
+func startSplit(t testing.TB, name string, args ...string) (*proc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	logPath, outPath := filepath.Join(dir, name+".log"), filepath.Join(dir, name+".out")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	of, err := os.Create(outPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binPath, args...)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Stdout, cmd.Stderr = of, lf
 	cmd.Env = append(os.Environ(), "REINDEXER_LOG_LEVEL=info")
 	// If the test binary dies (timeout, panic), its workers die with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -76,7 +90,8 @@ func start(t testing.TB, name string, args ...string) *proc {
 	p := &proc{t: t, name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
+		lf.Close()
+		of.Close()
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -88,10 +103,11 @@ func start(t testing.TB, name string, args ...string) *proc {
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			t.Logf("---- %s log (last 3000 bytes) ----\n%s", name, tail(b, 3000))
+			o, _ := os.ReadFile(outPath)
+			t.Logf("---- %s log (last 3000 bytes) ----\n%s\n---- %s stdout ----\n%s", name, tail(b, 3000), name, tail(o, 3000))
 		}
 	})
-	return p
+	return p, outPath
 }
 
 func tail(b []byte, n int) string {

@@ -11,8 +11,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -31,49 +29,6 @@ import (
 )
 
 // ---- helpers shared by the replay and snapshot tests ----
-
-// startSplit is start() with the process's stdout (a replay's --json
-// summary) in a file of its own; p.log gets stderr (the log).
-func startSplit(t testing.TB, name string, args ...string) (*proc, string) {
-	t.Helper()
-	dir := t.TempDir()
-	logPath, outPath := filepath.Join(dir, name+".log"), filepath.Join(dir, name+".out")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	of, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binPath, args...)
-	cmd.Stdout, cmd.Stderr = of, lf
-	cmd.Env = append(os.Environ(), "REINDEXER_LOG_LEVEL=info")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		lf.Close()
-		of.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			o, _ := os.ReadFile(outPath)
-			t.Logf("---- %s log (last 3000 bytes) ----\n%s\n---- %s stdout ----\n%s", name, tail(b, 3000), name, tail(o, 3000))
-		}
-	})
-	return p, outPath
-}
 
 // waitExit waits up to timeout for p to exit; it kills p and fails the test
 // when it does not.
