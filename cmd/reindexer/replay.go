@@ -66,21 +66,12 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := e.log
-	if _, err := preflight(ctx, e, &c.flags, true); err != nil {
-		return err
-	}
-	adm, err := kadm.NewOptClient(e.kafka...)
+	conn, err := preflight(ctx, e, &c.flags, true)
 	if err != nil {
-		return fmt.Errorf("kafka admin client: %w", err)
-	}
-	defer adm.Close()
-	if err := topicExists(ctx, adm, c.flags.topic); err != nil {
 		return err
 	}
-	var store *checkpoint.Store
-	if c.flags.checkpointIndex != "none" {
-		store = checkpoint.NewStore(e.admin, c.flags.checkpointIndex)
-	}
+	defer conn.adm.Close()
+	adm, store := conn.adm, conn.store
 
 	plan, resumed, err := c.plan(ctx, e, adm, store, bounds)
 	if err != nil {

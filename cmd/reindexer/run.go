@@ -64,25 +64,13 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 		cfg.Start, cfg.StartSet = startOffset, true
 	}
 
-	cluster, err := preflight(ctx, e, &c.flags, false)
+	conn, err := preflight(ctx, e, &c.flags, false)
 	if err != nil {
 		return err
 	}
-
-	adm, err := kadm.NewOptClient(e.kafka...)
-	if err != nil {
-		return fmt.Errorf("kafka admin client: %w", err)
-	}
-	defer adm.Close()
-	if err := topicExists(ctx, adm, c.flags.topic); err != nil {
-		return err
-	}
+	defer conn.adm.Close()
+	adm, store, cluster := conn.adm, conn.store, conn.cluster
 	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
-
-	var store *checkpoint.Store
-	if c.flags.checkpointIndex != "none" {
-		store = checkpoint.NewStore(e.admin, c.flags.checkpointIndex)
-	}
 	if snapshot != "" {
 		if err := c.seedFromSnapshot(ctx, e, adm, store, snapshot); err != nil {
 			return err
@@ -237,21 +225,30 @@ func splitSnapshot(s string) (repo, name string, err error) {
 	return repo, name, nil
 }
 
-// preflight checks that OpenSearch answers and is supported, and warns
-// about delete-mode risks on the target index.
-func preflight(ctx context.Context, e *env, f *pipelineFlags, bounded bool) (indexer.Cluster, error) {
+// connected is what preflight checked and opened.
+type connected struct {
+	cluster indexer.Cluster
+	adm     *kadm.Client      // close it when done
+	store   *checkpoint.Store // nil with --checkpoint-index none
+}
+
+// preflight checks that OpenSearch answers and is supported, warns about
+// delete-mode risks on the target index, and checks that the topic exists.
+func preflight(ctx context.Context, e *env, f *pipelineFlags, bounded bool) (connected, error) {
+	var conn connected
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cluster, err := indexer.ClusterInfo(pctx, e.admin)
 	if err != nil {
-		return cluster, fmt.Errorf("cannot reach OpenSearch at %s: %w", f.os.urls, err)
+		return conn, fmt.Errorf("cannot reach OpenSearch at %s: %w", f.os.urls, err)
 	}
+	conn.cluster = cluster
 	if ok, why := cluster.Supported(); !ok {
 		e.log.Warn("unsupported cluster", "reason", why)
 	}
 	settings, err := indexer.ReadIndexSettings(pctx, e.admin, f.index)
 	if err != nil {
-		return cluster, err
+		return conn, err
 	}
 	if !settings.Exists {
 		e.log.Info("index does not exist yet: the first write creates it with the cluster's default settings and dynamic mapping (create it first to control them)", "index", f.index)
@@ -260,7 +257,19 @@ func preflight(ctx context.Context, e *env, f *pipelineFlags, bounded bool) (ind
 	if w := indexer.DeleteRisk(mode, settings, bounded); w != "" {
 		e.log.Warn("deleted documents can come back", "index", f.index, "risk", w)
 	}
-	return cluster, nil
+	adm, err := kadm.NewOptClient(e.kafka...)
+	if err != nil {
+		return conn, fmt.Errorf("kafka admin client: %w", err)
+	}
+	if err := topicExists(ctx, adm, f.topic); err != nil {
+		adm.Close()
+		return conn, err
+	}
+	conn.adm = adm
+	if f.checkpointIndex != "none" {
+		conn.store = checkpoint.NewStore(e.admin, f.checkpointIndex)
+	}
+	return conn, nil
 }
 
 func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
