@@ -185,9 +185,19 @@ func Seed(ctx context.Context, adm *kadm.Client, plan Plan) (SeedResult, error) 
 // FetchCommits returns the committed offsets of group; a group that does
 // not exist has none.
 func FetchCommits(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
-	fetched, err := adm.FetchOffsets(ctx, group)
-	if err == nil {
-		err = fetched.Error()
+	fetch := func() (kadm.OffsetResponses, error) {
+		fetched, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			err = fetched.Error()
+		}
+		return fetched, err
+	}
+	fetched, err := fetch()
+	// A young cluster answers COORDINATOR_NOT_AVAILABLE (and similar
+	// retriable errors) while it creates __consumer_offsets.
+	for deadline := time.Now().Add(15 * time.Second); err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(200 * time.Millisecond)
+		fetched, err = fetch()
 	}
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return kadm.OffsetResponses{}, nil

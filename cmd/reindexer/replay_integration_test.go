@@ -25,6 +25,7 @@ import (
 	"github.com/reindexer/reindexer/internal/itest"
 	"github.com/reindexer/reindexer/internal/refmodel"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -417,6 +418,12 @@ func commits(t testing.TB, adm *kadm.Client, group, topic string) map[int32]int6
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	fetched, err := consumer.FetchCommits(ctx, adm, group)
+	// A young broker answers COORDINATOR_NOT_AVAILABLE while it creates
+	// __consumer_offsets: retriable errors are retried until the deadline.
+	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond) // retry interval
+		fetched, err = consumer.FetchCommits(ctx, adm, group)
+	}
 	if err != nil {
 		t.Fatalf("commits of %s: %v", group, err)
 	}
