@@ -172,10 +172,13 @@ func Seed(ctx context.Context, adm *kadm.Client, plan Plan) (SeedResult, error) 
 	if len(seed) == 0 {
 		return res, nil
 	}
-	committed, err := adm.CommitOffsets(ctx, plan.Group, seed)
-	if err == nil {
-		err = committed.Error()
-	}
+	err = retriable(ctx, func() error {
+		committed, err := adm.CommitOffsets(ctx, plan.Group, seed)
+		if err == nil {
+			err = committed.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return res, fmt.Errorf("seed offsets of group %s (is the group in use?): %w", plan.Group, err)
 	}
@@ -185,20 +188,14 @@ func Seed(ctx context.Context, adm *kadm.Client, plan Plan) (SeedResult, error) 
 // FetchCommits returns the committed offsets of group; a group that does
 // not exist has none.
 func FetchCommits(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
-	fetch := func() (kadm.OffsetResponses, error) {
-		fetched, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
+	var fetched kadm.OffsetResponses
+	err := retriable(ctx, func() error {
+		var err error
+		if fetched, err = adm.FetchOffsets(ctx, group); err == nil {
 			err = fetched.Error()
 		}
-		return fetched, err
-	}
-	fetched, err := fetch()
-	// A young cluster answers COORDINATOR_NOT_AVAILABLE (and similar
-	// retriable errors) while it creates __consumer_offsets.
-	for deadline := time.Now().Add(15 * time.Second); err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) && ctx.Err() == nil; {
-		time.Sleep(200 * time.Millisecond)
-		fetched, err = fetch()
-	}
+		return err
+	})
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return kadm.OffsetResponses{}, nil
 	}
@@ -208,12 +205,35 @@ func FetchCommits(ctx context.Context, adm *kadm.Client, group string) (kadm.Off
 	return fetched, nil
 }
 
+// retriable runs fn until it succeeds, fails with an error Kafka does not
+// call retriable, or 15 seconds pass: a young cluster answers
+// COORDINATOR_NOT_AVAILABLE and the like while it creates
+// __consumer_offsets.
+func retriable(ctx context.Context, fn func() error) error {
+	err := fn()
+	for deadline := time.Now().Add(15 * time.Second); err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(200 * time.Millisecond)
+		err = fn()
+	}
+	return err
+}
+
 func groupIdle(ctx context.Context, adm *kadm.Client, group string) error {
-	described, err := adm.DescribeGroups(ctx, group)
+	var g kadm.DescribedGroup
+	var ok bool
+	err := retriable(ctx, func() error {
+		described, err := adm.DescribeGroups(ctx, group)
+		if err != nil {
+			return err
+		}
+		if g, ok = described[group]; ok && kerr.IsRetriable(g.Err) {
+			return g.Err
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("describe group %s: %w", group, err)
 	}
-	g, ok := described[group]
 	if !ok {
 		return nil
 	}
