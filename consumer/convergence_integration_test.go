@@ -72,7 +72,7 @@ func convergeOnce(t *testing.T, env *itest.Env, mode indexer.DeleteMode, seed in
 	if mode == indexer.Tombstone {
 		rmode = refmodel.ModeTombstone
 	}
-	want := model(t, rmode, events)
+	want := itest.Model(t, rmode, events)
 	got := itest.DumpIndex(t, env, index)
 	if !itest.CompareToModel(t, got, want) {
 		t.FailNow()

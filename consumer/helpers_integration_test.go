@@ -13,9 +13,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/reindexer/reindexer/consumer"
 	"github.com/reindexer/reindexer/indexer"
-	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/itest"
-	"github.com/reindexer/reindexer/internal/refmodel"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -123,21 +121,4 @@ func waitCommitted(t testing.TB, env *itest.Env, group, topic string, ends map[i
 		time.Sleep(100 * time.Millisecond) // polling interval of an awaited condition
 	}
 	return fmt.Errorf("group %s did not commit up to %v within %s; last commits %v", group, ends, timeout, last)
-}
-
-// model builds the reference state of events.
-func model(t testing.TB, mode refmodel.DeleteMode, events ...[]chatgen.Event) map[string]refmodel.Doc {
-	t.Helper()
-	m, err := refmodel.New(mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, evs := range events {
-		for _, e := range evs {
-			if err := m.Apply(e.ID, e.Op, e.Version, e.Doc); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return m.Expected()
 }

@@ -86,5 +86,5 @@ func TestOverload(t *testing.T) {
 		t.Errorf("%d records dead-lettered under overload", sum.DeadLettered)
 	}
 	got := itest.DumpIndex(t, env, index)
-	itest.CompareToModel(t, got, model(t, refmodel.ModeDelete, events))
+	itest.CompareToModel(t, got, itest.Model(t, refmodel.ModeDelete, events))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/reindexer/reindexer/event"
 	"github.com/reindexer/reindexer/indexer"
 	"github.com/reindexer/reindexer/internal/metrics"
+	"github.com/reindexer/reindexer/internal/throttle"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -61,7 +62,7 @@ type pipeline struct {
 	commitMu   sync.Mutex // serializes commits so they never go backwards
 	commitNow  chan struct{}
 	lastCommit atomic.Int64
-	lastWarn   atomic.Int64
+	warnings   throttle.Log
 
 	failOnce sync.Once
 	failErr  error
@@ -598,15 +599,9 @@ func (p *pipeline) shutdown() {
 	p.workCancel()
 }
 
-// warn logs at most one warning per 5 seconds; metrics count every event.
-func (p *pipeline) warn(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := p.lastWarn.Load()
-	if now-last < int64(5*time.Second) || !p.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	p.log.Warn(msg, args...)
-}
+// warn logs at most one warning every few seconds; metrics count every
+// event.
+func (p *pipeline) warn(msg string, args ...any) { p.warnings.Warn(p.log, msg, args...) }
 
 func (p *pipeline) summary() Summary {
 	s := &p.stats

@@ -40,7 +40,7 @@ func TestWalkingSkeleton(t *testing.T) {
 		t.Fatalf("first pass read %d records (want %d), dead-lettered %d", sum.Records, n, sum.DeadLettered)
 	}
 	first := itest.DumpIndex(t, env, index)
-	if !itest.CompareToModel(t, first, model(t, refmodel.ModeDelete, events)) {
+	if !itest.CompareToModel(t, first, itest.Model(t, refmodel.ModeDelete, events)) {
 		t.FailNow()
 	}
 	t.Logf("first pass: %d docs; %+v", len(first), sum)

@@ -42,6 +42,7 @@ import (
 	"github.com/reindexer/reindexer/event"
 	"github.com/reindexer/reindexer/internal/jsonscan"
 	"github.com/reindexer/reindexer/internal/metrics"
+	"github.com/reindexer/reindexer/internal/throttle"
 )
 
 // DeleteMode says how delete events are written.
@@ -117,7 +118,7 @@ type Indexer struct {
 	log       *slog.Logger
 	m         *metrics.Metrics
 	bufs      sync.Pool
-	lastWarn  atomic.Int64
+	warnings  throttle.Log
 	blockedN  atomic.Int32
 	sleepHook func(time.Duration) // tests
 }
@@ -523,16 +524,9 @@ func (ix *Indexer) setBlocked(on bool) {
 	}
 }
 
-// warn logs at most one warning every 5 seconds per Indexer so a retry
+// warn logs at most one warning every few seconds per Indexer so a retry
 // storm does not flood the log; metrics count every retry.
-func (ix *Indexer) warn(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := ix.lastWarn.Load()
-	if now-last < int64(5*time.Second) || !ix.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	ix.log.Warn(msg, args...)
-}
+func (ix *Indexer) warn(msg string, args ...any) { ix.warnings.Warn(ix.log, msg, args...) }
 
 func (ix *Indexer) sleep(ctx context.Context, d time.Duration) error {
 	if ix.sleepHook != nil {

@@ -103,16 +103,7 @@ func finalCheck(t *testing.T, env *itest.Env, index string, events []chatgen.Eve
 	if m.commits == 0 {
 		t.Errorf("the monitor saw no commits")
 	}
-	mdl, err := refmodel.New(refmodel.ModeTombstone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		if err := mdl.Apply(e.ID, e.Op, e.Version, e.Doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	itest.CompareToModel(t, itest.DumpIndex(t, env, index), mdl.Expected())
+	itest.CompareToModel(t, itest.DumpIndex(t, env, index), itest.Model(t, refmodel.ModeTombstone, events))
 }
 
 // TestCrashLoop kills the worker with SIGKILL at random moments while

@@ -72,14 +72,5 @@ func TestKcatProducer(t *testing.T) {
 	waitGroupAt(t, env, group, topic, want, 2*time.Minute)
 	w.term(30 * time.Second)
 
-	m, err := refmodel.New(refmodel.ModeDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		if err := m.Apply(e.ID, e.Op, e.Version, e.Doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	itest.CompareToModel(t, itest.DumpIndex(t, env, index), m.Expected())
+	itest.CompareToModel(t, itest.DumpIndex(t, env, index), itest.Model(t, refmodel.ModeDelete, events))
 }

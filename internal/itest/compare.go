@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/refmodel"
 )
 
@@ -160,4 +161,22 @@ func show(version int64, src []byte) string {
 		s = s[:cut] + fmt.Sprintf("... (%d bytes)", len(src))
 	}
 	return fmt.Sprintf("v%d %s", version, s)
+}
+
+// Model returns the reference state (DESIGN §2) of events in mode, applied
+// in order; it fails the test on an event the model rejects.
+func Model(t testing.TB, mode refmodel.DeleteMode, events ...[]chatgen.Event) map[string]refmodel.Doc {
+	t.Helper()
+	m, err := refmodel.New(mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, evs := range events {
+		for _, e := range evs {
+			if err := m.Apply(e.ID, e.Op, e.Version, e.Doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return m.Expected()
 }
