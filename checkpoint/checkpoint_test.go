@@ -209,20 +209,6 @@ func TestParseSnapshot(t *testing.T) {
 	}
 }
 
-func TestParseAPIError(t *testing.T) {
-	e := parseAPIError(404, []byte(`{"error":{"root_cause":[{"type":"snapshot_missing_exception","reason":"[r:x] is missing"}],"type":"snapshot_missing_exception","reason":"[r:x] is missing"},"status":404}`))
-	if e.status != 404 || e.typ != "snapshot_missing_exception" || e.reason != "[r:x] is missing" {
-		t.Errorf("parsed %+v", e)
-	}
-	if status, typ := errorInfo(errors.Join(errors.New("ctx"), e)); status != 404 || typ != "snapshot_missing_exception" {
-		t.Errorf("errorInfo = %d %q", status, typ)
-	}
-	e = parseAPIError(502, []byte(strings.Repeat("x", 3000)))
-	if e.typ != "" || len(e.body) > maxErrorBody+3 || !strings.Contains(e.Error(), "HTTP 502") {
-		t.Errorf("plain body: %v", e)
-	}
-}
-
 func TestCheckMappingBody(t *testing.T) {
 	var m struct {
 		Mappings json.RawMessage `json:"mappings"`
