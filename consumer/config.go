@@ -76,6 +76,13 @@ type Config struct {
 	// SessionTimeout is the group session timeout. Default 45s (franz-go's);
 	// a dead member's partitions move after this long.
 	SessionTimeout time.Duration
+	// InstanceID, if set, makes this client a static member of the group
+	// (KIP-345): a process that restarts with the same InstanceID takes its
+	// partitions back at once instead of waiting for the session timeout.
+	// Two live processes must never share one. A static member does not
+	// leave the group when it closes, so a member that stops for good holds
+	// its partitions until SessionTimeout passes.
+	InstanceID string
 	// FetchMaxBytes bounds one fetch response, and with it the memory franz-go
 	// buffers ahead of the lanes. Default 16 MiB.
 	FetchMaxBytes int32

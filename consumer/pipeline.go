@@ -123,6 +123,9 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout),
 			kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
 	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	if p.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, fmt.Errorf("consumer: kafka client: %w", err)
 	}
