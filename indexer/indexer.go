@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,18 +186,20 @@ func (ix *Indexer) Add(b *Batch, ev *event.Event) int {
 	return b.add(ev, ix.cfg.VersionType, ix.tombDoc, ix.cfg.DeleteMode)
 }
 
-// ErrBlocked is wrapped by errors reported while OpenSearch refuses writes
-// (cluster block, missing index, authorization).
-var ErrBlocked = errors.New("writes blocked")
-
 // Write sends b and retries until every item has a final Result, or ctx
 // ends (then the unfinished items stay Pending and ctx's error is returned).
-// keep, if not nil, is asked before each retry round whether item i is still
-// wanted; items it rejects become Abandoned (their partition was revoked).
+// keep, if not nil, is asked before the first send and before each retry
+// round whether item i is still wanted; items it rejects are never sent (or
+// never resent) and become Abandoned (their partition was revoked, or an
+// earlier batch of it failed).
 func (ix *Indexer) Write(ctx context.Context, b *Batch, keep func(i int) bool) error {
-	idx := make([]int, len(b.Items))
-	for i := range idx {
-		idx[i] = i
+	idx := make([]int, 0, len(b.Items))
+	for i := range b.Items {
+		if keep != nil && !keep(i) {
+			b.Items[i].Result = Abandoned
+			continue
+		}
+		idx = append(idx, i)
 	}
 	return ix.writeSet(ctx, b, idx, keep)
 }
@@ -209,6 +212,16 @@ const (
 	outBlocked
 )
 
+// round is what one bulk round trip left to do.
+type round struct {
+	next    []int  // items to send again
+	reason  string // why (the retries metric label)
+	blocked bool   // OpenSearch refuses writes until an operator acts
+	split   int    // HTTP status of a whole-request 400/413 to bisect; 0 otherwise
+}
+
+// writeSet writes the items idx of b until each has a final Result,
+// resending only the ones that still need it, with backoff between rounds.
 func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(int) bool) error {
 	bo := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(ix.cfg.RetryInitial),
@@ -236,104 +249,137 @@ func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(
 		if err != nil {
 			return err
 		}
-		next := idx[:0:0]
-		var reason string
-		isBlocked := false
-		switch {
-		case res.status == 0: // transport error
-			next, reason = idx, "network"
-			ix.warn("bulk request failed, retrying", "index", ix.cfg.Index, "items", len(idx), "err", res.err)
-		case res.status == http.StatusOK:
-			n, perr := parseBulkResponse(res.body.Bytes(), func(k int, it *itemResp) {
-				if k >= len(idx) {
-					return
-				}
-				i := idx[k]
-				switch ix.classify(&b.Items[i], it) {
-				case outRetry:
-					next = append(next, i)
-					if reason == "" {
-						reason = retryReason(it)
-					}
-				case outBlocked:
-					next = append(next, i)
-					isBlocked = true
-					reason = "blocked"
-				}
-			})
-			if perr != nil || n != len(idx) {
-				// Unparseable or misaligned: never guess which item is which.
-				for _, i := range idx {
-					b.Items[i].Result = Pending
-				}
-				next, reason = idx, "bad_response"
-				ix.warn("bulk response unusable, resending the request", "index", ix.cfg.Index, "items", len(idx), "parsed", n, "err", perr)
-			}
-			if len(next) < len(idx) {
-				bo.Reset()
-			}
-		case wholeBlocked(res):
-			next, reason, isBlocked = idx, "blocked", true
-			errType, errReason := wholeError(res)
-			for _, i := range idx {
-				b.Items[i].ErrType, b.Items[i].ErrReason = errType, errReason
-			}
-		case res.status == http.StatusTooManyRequests || res.status == http.StatusRequestTimeout || res.status >= 500:
-			next, reason = idx, strconv.Itoa(res.status)
-			ix.warn("bulk request refused, retrying", "index", ix.cfg.Index, "status", res.status, "items", len(idx))
-		default: // 400, 413 and other client errors: some item is bad
-			errType, errReason := wholeError(res)
-			if len(idx) == 1 {
-				it := &b.Items[idx[0]]
-				it.Result, it.ErrType, it.ErrReason = Permanent, errType, errReason
-				if it.ErrType == "" {
-					it.ErrType = "http_" + strconv.Itoa(res.status)
-				}
-				ix.release(res)
-				return nil
-			}
-			ix.release(res)
-			// Isolate the offending items: split in halves and write each.
-			half := len(idx) / 2
-			left := append([]int(nil), idx[:half]...)
-			right := append([]int(nil), idx[half:]...)
-			ix.m.Retries.WithLabelValues("split_" + strconv.Itoa(res.status)).Inc()
-			if err := ix.writeSet(ctx, b, left, keep); err != nil {
-				return err
-			}
-			return ix.writeSet(ctx, b, right, keep)
-		}
+		r := ix.judge(b, idx, res)
 		ix.release(res)
-		if isBlocked != blocked {
-			blocked = isBlocked
+		if r.split != 0 {
+			return ix.bisect(ctx, b, idx, keep, r.split)
+		}
+		if len(r.next) < len(idx) {
+			bo.Reset() // progress
+		}
+		if r.blocked != blocked {
+			blocked = r.blocked
 			ix.setBlocked(blocked)
 		}
-		if isBlocked {
-			it := &b.Items[next[0]]
+		if r.blocked {
+			it := &b.Items[r.next[0]]
 			ix.warn("OpenSearch refuses writes: progress is stopped until it accepts them again (nothing is dropped)",
-				"index", ix.cfg.Index, "error_type", it.ErrType, "reason", it.ErrReason, "items_waiting", len(next))
+				"index", ix.cfg.Index, "error_type", it.ErrType, "reason", it.ErrReason, "items_waiting", len(r.next))
 		}
-		if keep != nil {
-			kept := next[:0]
-			for _, i := range next {
-				if keep(i) {
-					kept = append(kept, i)
-				} else {
-					b.Items[i].Result = Abandoned
-				}
-			}
-			next = kept
-		}
-		idx = next
+		idx = ix.kept(b, r.next, keep)
 		if len(idx) == 0 {
 			return nil
 		}
-		ix.m.Retries.WithLabelValues(reason).Add(float64(len(idx)))
+		ix.m.Retries.WithLabelValues(r.reason).Add(float64(len(idx)))
 		if err := ix.sleep(ctx, bo.NextBackOff()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// judge classifies one round trip's answer: it sets the final Result of
+// every item the answer settles (counting it in the metrics only once the
+// whole answer is known to line up with the request) and returns what is
+// left to do.
+func (ix *Indexer) judge(b *Batch, idx []int, res response) round {
+	switch {
+	case res.status == 0: // transport error
+		ix.warn("bulk request failed, retrying", "index", ix.cfg.Index, "items", len(idx), "err", res.err)
+		return round{next: idx, reason: "network"}
+	case res.status == http.StatusOK:
+		return ix.judgeItems(b, idx, res)
+	case wholeBlocked(res):
+		errType, errReason := wholeError(res)
+		if errType == "" {
+			errType = "http_" + strconv.Itoa(res.status)
+		}
+		for _, i := range idx {
+			b.Items[i].ErrType, b.Items[i].ErrReason = errType, errReason
+		}
+		return round{next: idx, reason: "blocked", blocked: true}
+	case res.status == http.StatusTooManyRequests || res.status == http.StatusRequestTimeout || res.status >= 500:
+		ix.warn("bulk request refused, retrying", "index", ix.cfg.Index, "status", res.status, "items", len(idx))
+		return round{next: idx, reason: strconv.Itoa(res.status)}
+	}
+	// 400 with an OpenSearch error body, or 413: some item is bad.
+	if len(idx) == 1 {
+		errType, errReason := wholeError(res)
+		it := &b.Items[idx[0]]
+		it.Result, it.ErrType, it.ErrReason = Permanent, errType, errReason
+		if it.ErrType == "" {
+			it.ErrType = "http_" + strconv.Itoa(res.status)
+		}
+		return round{}
+	}
+	return round{split: res.status}
+}
+
+// judgeItems classifies the items of a 200 bulk answer.
+func (ix *Indexer) judgeItems(b *Batch, idx []int, res response) round {
+	var r round
+	done := idx[:0:0]
+	n, perr := parseBulkResponse(res.body.Bytes(), func(k int, it *itemResp) {
+		if k >= len(idx) {
+			return
+		}
+		i := idx[k]
+		switch ix.classify(&b.Items[i], it) {
+		case outDone:
+			done = append(done, i)
+		case outRetry:
+			r.next = append(r.next, i)
+			if r.reason == "" {
+				r.reason = retryReason(it)
+			}
+		case outBlocked:
+			r.next = append(r.next, i)
+			r.blocked, r.reason = true, "blocked"
+		}
+	})
+	if perr != nil || n != len(idx) {
+		// Unparseable or misaligned: never guess which item is which, and
+		// count nothing.
+		for _, i := range idx {
+			b.Items[i].Result = Pending
+		}
+		ix.warn("bulk response unusable, resending the request", "index", ix.cfg.Index, "items", len(idx), "parsed", n, "err", perr)
+		return round{next: idx, reason: "bad_response"}
+	}
+	for _, i := range done {
+		ix.m.Write(b.Items[i].Result.String(), 1)
+	}
+	return r
+}
+
+// bisect writes the two halves of idx separately, to isolate the item(s)
+// that made OpenSearch reject the whole request with status.
+func (ix *Indexer) bisect(ctx context.Context, b *Batch, idx []int, keep func(int) bool, status int) error {
+	half := len(idx) / 2
+	left := append([]int(nil), idx[:half]...)
+	right := append([]int(nil), idx[half:]...)
+	ix.m.Retries.WithLabelValues("split_" + strconv.Itoa(status)).Inc()
+	if err := ix.writeSet(ctx, b, left, keep); err != nil {
+		return err
+	}
+	return ix.writeSet(ctx, b, right, keep)
+}
+
+// kept returns the items of next that keep still wants, marking the others
+// Abandoned.
+func (ix *Indexer) kept(b *Batch, next []int, keep func(int) bool) []int {
+	if keep == nil {
+		return next
+	}
+	out := next[:0]
+	for _, i := range next {
+		if keep(i) {
+			out = append(out, i)
+		} else {
+			b.Items[i].Result = Abandoned
+		}
+	}
+	return out
 }
 
 // classify sets the item's Result from its response and says whether to
@@ -357,7 +403,6 @@ func (ix *Indexer) classify(item *Item, it *itemResp) outcome {
 		if item.tombstone && (item.Result == Created || item.Result == Updated) {
 			item.Result = Deleted
 		}
-		ix.m.Write(item.Result.String(), 1)
 		return outDone
 	case st == http.StatusConflict && (string(it.errType) == "version_conflict_engine_exception" || len(it.errType) == 0):
 		c, p, ok := conflictVersions(it.errReason)
@@ -366,14 +411,13 @@ func (ix *Indexer) classify(item *Item, it *itemResp) outcome {
 		} else {
 			item.Result = Stale
 		}
-		ix.m.Write(item.Result.String(), 1)
 		return outDone
 	}
 	item.ErrType, item.ErrReason = string(it.errType), unescape(it.errReason)
 	if len(it.causeReason) > 0 {
 		item.ErrReason += " (caused by " + string(it.causeType) + ": " + unescape(it.causeReason) + ")"
 	}
-	switch errClass(string(it.errType), st) {
+	switch errClass(string(it.errType), item.ErrReason, st) {
 	case outBlocked:
 		return outBlocked
 	case outRetry:
@@ -383,13 +427,21 @@ func (ix *Indexer) classify(item *Item, it *itemResp) outcome {
 	return outDone
 }
 
-// errClass sorts an OpenSearch error into retry, blocked or permanent
-// (outDone).
-func errClass(typ string, status int) outcome {
+// errClass sorts an OpenSearch item error into retry, blocked or permanent
+// (outDone). Errors about the target index rather than the document (a
+// missing, closed or misnamed index, an alias without a write index) block:
+// every other document would fail the same way, and dead-lettering them all
+// would empty the topic into the dead-letter topic.
+func errClass(typ, reason string, status int) outcome {
 	switch typ {
 	case "cluster_block_exception", "index_not_found_exception", "index_closed_exception",
-		"security_exception", "authorization_exception":
+		"security_exception", "authorization_exception", "invalid_index_name_exception",
+		"invalid_alias_name_exception":
 		return outBlocked
+	case "illegal_argument_exception":
+		if indexLevel(reason) {
+			return outBlocked
+		}
 	case "rejected_execution_exception", "es_rejected_execution_exception", "circuit_breaking_exception",
 		"unavailable_shards_exception", "no_shard_available_action_exception", "node_not_connected_exception",
 		"node_closed_exception", "connect_transport_exception", "receive_timeout_transport_exception",
@@ -420,6 +472,17 @@ type response struct {
 	status int
 	body   *bytes.Buffer
 	err    error
+}
+
+// openSearchError reports whether the body is OpenSearch's error answer
+// {"error":{"type":...},...}, as opposed to a proxy's page or nothing.
+func (r response) openSearchError() bool {
+	if r.body == nil {
+		return false
+	}
+	b := r.body.Bytes()
+	s, _, found, err := jsonscan.Lookup(b, jsonscan.SkipSpace(b, 0), []string{"error", "type"})
+	return err == nil && found && jsonscan.KindAt(b, s) == jsonscan.String
 }
 
 func (ix *Indexer) release(r response) {
@@ -498,17 +561,41 @@ func wholeError(r response) (typ, reason string) {
 	return typ, reason
 }
 
-// wholeBlocked reports whether a whole-request failure means OpenSearch
-// refuses writes until an operator acts.
-func wholeBlocked(r response) bool {
-	switch r.status {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-		return true
-	case http.StatusTooManyRequests:
-		typ, _ := wholeError(r)
-		return typ == "cluster_block_exception"
+// indexLevel reports whether an illegal_argument_exception's reason is about
+// the target index or alias (so every document would fail the same way).
+func indexLevel(reason string) bool {
+	for _, s := range []string{"no write index is defined for alias", "has more than one index associated with it",
+		"require_alias", "is not an alias", "only write ops with an op_type of create are allowed in data streams"} {
+		if strings.Contains(reason, s) {
+			return true
+		}
 	}
 	return false
+}
+
+// wholeBlocked reports whether a whole-request failure means OpenSearch (or
+// whatever answered in its place) refuses writes until an operator acts: a
+// redirect, authentication or authorization failure, a missing index, a
+// method or media type the endpoint does not accept (a wrong URL or a
+// proxy), a cluster block, or a 400 that is not an OpenSearch error about
+// the request's content. None of these is the fault of one document, so
+// the items wait (loudly) instead of being split and dead-lettered. Only a
+// 400 carrying an OpenSearch error and a 413 (body too large) are the
+// documents' fault.
+func wholeBlocked(r response) bool {
+	switch {
+	case r.status == http.StatusTooManyRequests:
+		typ, _ := wholeError(r)
+		return typ == "cluster_block_exception"
+	case r.status == http.StatusRequestTimeout || r.status >= 500:
+		return false
+	case r.status == http.StatusRequestEntityTooLarge:
+		return false
+	case r.status == http.StatusBadRequest:
+		typ, reason := wholeError(r)
+		return !r.openSearchError() || errClass(typ, reason, r.status) == outBlocked
+	}
+	return r.status >= 300 // 3xx, 401, 403, 404, 405, 406, 415, ...
 }
 
 func (ix *Indexer) setBlocked(on bool) {

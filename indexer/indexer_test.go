@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/reindexer/reindexer/event"
 	"github.com/reindexer/reindexer/internal/metrics"
 )
@@ -356,4 +357,105 @@ func BenchmarkParseResponse(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*5000), "ns/item")
+}
+
+// TestRequestLevelErrorsBlock: answers that are nobody's document's fault
+// (a redirect, a wrong method or media type from a proxy, a 400 page that is
+// not an OpenSearch error, an index-level item error) must wait, loudly, and
+// never split the batch or make an item Permanent (which would send it to
+// the dead-letter topic and commit past it).
+func TestRequestLevelErrorsBlock(t *testing.T) {
+	created := `{"index":{"status":201,"result":"created"}}`
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"redirect", 302, ``},
+		{"method not allowed", 405, `{"error":"Incorrect HTTP method for uri [/i/_bulk], allowed: [GET]","status":405}`},
+		{"unsupported media type", 415, `{"error":"Content-Type header [text/plain] is not supported","status":415}`},
+		{"proxy 400 page", 400, `<html><body>400 Bad Request</body></html>`},
+		{"no write index (item)", 200, `{"index":{"status":400,"error":{"type":"illegal_argument_exception","reason":"no write index is defined for alias [a]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index"}}}`},
+		{"invalid index name (item)", 200, `{"index":{"status":400,"error":{"type":"invalid_index_name_exception","reason":"Invalid index name [A], must be lowercase"}}}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &scripted{answer: func(n int, ids []string) (int, string) {
+				if n < 3 {
+					if c.status == 200 {
+						return 200, items(ids, func(string) string { return c.body })
+					}
+					return c.status, c.body
+				}
+				return 200, items(ids, func(string) string { return created })
+			}}
+			ix := newTestIndexer(t, s)
+			b := batchOf(ix, 4)
+			if err := ix.Write(context.Background(), b, nil); err != nil {
+				t.Fatal(err)
+			}
+			for i, it := range b.Items {
+				if it.Result != Created {
+					t.Errorf("item %d: %v (%s %s), want created after the block lifted", i, it.Result, it.ErrType, it.ErrReason)
+				}
+			}
+			for n, ids := range s.requests {
+				if len(ids) != 4 {
+					t.Errorf("request %d held %d items: the batch was split, want it retried whole", n, len(ids))
+				}
+			}
+			if got := testutil.ToFloat64(ix.m.Retries.WithLabelValues("blocked")); got != 12 {
+				t.Errorf("blocked retries = %v, want 12 (3 rounds of 4)", got)
+			}
+		})
+	}
+}
+
+// TestKeepCheckedBeforeFirstSend: items whose partition is gone before the
+// batch goes out are never sent.
+func TestKeepCheckedBeforeFirstSend(t *testing.T) {
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		return 200, items(ids, func(string) string { return `{"index":{"status":201,"result":"created"}}` })
+	}}
+	ix := newTestIndexer(t, s)
+	b := batchOf(ix, 5)
+	if err := ix.Write(context.Background(), b, func(i int) bool { return i%2 == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.requests) != 1 || strings.Join(s.requests[0], ",") != "d0,d2,d4" {
+		t.Fatalf("requests %v, want one with d0,d2,d4", s.requests)
+	}
+	for i, it := range b.Items {
+		want := Created
+		if i%2 == 1 {
+			want = Abandoned
+		}
+		if it.Result != want {
+			t.Errorf("item %d: %v want %v", i, it.Result, want)
+		}
+	}
+	// Nothing wanted: no request at all.
+	b = batchOf(ix, 3)
+	if err := ix.Write(context.Background(), b, func(int) bool { return false }); err != nil || len(s.requests) != 1 {
+		t.Fatalf("err %v, %d requests: a batch nobody wants must not be sent", err, len(s.requests))
+	}
+}
+
+// TestWritesCountedOnce: an answer that does not line up with the request
+// is resent; the items it did classify must not be counted twice.
+func TestWritesCountedOnce(t *testing.T) {
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		if n == 0 {
+			return 200, items(ids[:len(ids)-1], func(string) string { return `{"index":{"status":201,"result":"created"}}` })
+		}
+		return 200, items(ids, func(string) string { return `{"index":{"status":201,"result":"created"}}` })
+	}}
+	ix := newTestIndexer(t, s)
+	ix.m = metrics.New(nil)
+	b := batchOf(ix, 6)
+	if err := ix.Write(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(ix.m.Writes.WithLabelValues("created")); got != 6 {
+		t.Fatalf("writes_total{created} = %v, want 6", got)
+	}
 }
