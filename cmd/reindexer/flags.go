@@ -260,6 +260,8 @@ type pipelineFlags struct {
 	linger         time.Duration
 	commitInterval time.Duration
 	sessionTimeout time.Duration
+	instanceID     string
+	drainTimeout   time.Duration
 	fetchMaxBytes  int
 
 	checkpointIndex    string
@@ -295,6 +297,8 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.linger, "linger", consumer.DefaultLinger, "how long an idle lane waits for more records before sending a partial bulk")
 	fs.DurationVar(&p.commitInterval, "commit-interval", consumer.DefaultCommitInterval, "how often durable offsets are committed")
 	fs.DurationVar(&p.sessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout: how long before a dead member's partitions move")
+	fs.StringVar(&p.instanceID, "instance-id", "", instanceIDUsage)
+	fs.DurationVar(&p.drainTimeout, "drain-timeout", consumer.DefaultShutdownTimeout, "on SIGTERM, how long in-flight writes may take before they are abandoned (uncommitted, re-read later); keep the pod's terminationGracePeriodSeconds above it")
 	fs.IntVar(&p.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes per Kafka fetch (bounds read-ahead memory)")
 	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
 	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", 5*time.Second, "how often the checkpoint history is written")
@@ -345,7 +349,7 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 	for _, f := range []struct {
 		name string
 		val  time.Duration
-	}{{"linger", p.linger}, {"commit-interval", p.commitInterval}, {"session-timeout", p.sessionTimeout}, {"checkpoint-interval", p.checkpointInterval}} {
+	}{{"linger", p.linger}, {"commit-interval", p.commitInterval}, {"session-timeout", p.sessionTimeout}, {"checkpoint-interval", p.checkpointInterval}, {"drain-timeout", p.drainTimeout}} {
 		if f.val <= 0 {
 			return usageError{fmt.Errorf("flag --%s must be positive, got %s", f.name, f.val)}
 		}
@@ -353,6 +357,11 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 	if _, err := p.memoryBytes(); err != nil {
 		return err
 	}
+	id, err := resolveInstanceID(p.instanceID, os.Hostname)
+	if err != nil {
+		return err
+	}
+	p.instanceID = id
 	switch p.logLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -470,22 +479,24 @@ func (p *pipelineFlags) build(stderr io.Writer) (*env, error) {
 // consumerConfig assembles a consumer.Config from the flags and env.
 func (p *pipelineFlags) consumerConfig(e *env) consumer.Config {
 	return consumer.Config{
-		Topic:          p.topic,
-		Group:          p.group,
-		Kafka:          e.kafka,
-		ConsumerKafka:  []kgo.Opt{kgo.WithHooks(e.kprom)},
-		Decoder:        e.decoder,
-		Indexer:        e.ix,
-		DLQTopic:       p.dlq(),
-		Lanes:          p.lanes,
-		BatchBytes:     p.batchBytes,
-		BatchDocs:      p.batchDocs,
-		Linger:         p.linger,
-		CommitInterval: p.commitInterval,
-		SessionTimeout: p.sessionTimeout,
-		FetchMaxBytes:  int32(min(p.fetchMaxBytes, 1<<30)),
-		Logger:         e.log,
-		Metrics:        e.m,
+		Topic:           p.topic,
+		Group:           p.group,
+		Kafka:           e.kafka,
+		ConsumerKafka:   []kgo.Opt{kgo.WithHooks(e.kprom)},
+		Decoder:         e.decoder,
+		Indexer:         e.ix,
+		DLQTopic:        p.dlq(),
+		Lanes:           p.lanes,
+		BatchBytes:      p.batchBytes,
+		BatchDocs:       p.batchDocs,
+		Linger:          p.linger,
+		CommitInterval:  p.commitInterval,
+		SessionTimeout:  p.sessionTimeout,
+		InstanceID:      p.instanceID,
+		ShutdownTimeout: p.drainTimeout,
+		FetchMaxBytes:   int32(min(p.fetchMaxBytes, 1<<30)),
+		Logger:          e.log,
+		Metrics:         e.m,
 	}
 }
 

@@ -115,7 +115,8 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 	}
 	log.Info("running", "topic", c.flags.topic, "group", c.flags.group, "index", c.flags.index,
 		"opensearch", cluster.Version, "delete_mode", c.flags.deleteMode, "version_type", c.flags.versionType,
-		"dlq_topic", c.flags.dlq(), "lanes", c.flags.lanes, "batch_bytes", c.flags.batchBytes, "batch_docs", c.flags.batchDocs)
+		"dlq_topic", c.flags.dlq(), "lanes", c.flags.lanes, "batch_bytes", c.flags.batchBytes, "batch_docs", c.flags.batchDocs,
+		"instance_id", c.flags.instanceID, "drain_timeout", c.flags.drainTimeout)
 	start := time.Now()
 	err = svc.Run(ctx)
 	s := svc.Summary()
