@@ -40,7 +40,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${MVN:=mvn}"
 : "${MVN_FLAGS:=-B -ntp -Dstyle.color=never}"
 # Optional: KAFKA_JAVA_HOME, OPENSEARCH_JAVA_HOME (JDK to use), KEEP_SERVICES=1 (for `run`),
-# KCAT=none (force the built-in ApiVersions probe instead of kcat).
+# KCAT=none (force the built-in ApiVersions probe instead of kcat),
+# KAFKA_EXTRA_PROPERTIES (newline-separated key=value lines appended to server.properties; a
+# repeated key wins over the generated one, e.g. an extra listener advertised at a proxy's port).
 
 HOST=127.0.0.1
 KAFKA_CLUSTER_ID=MkU3OEVBNTcwNTJENDM2Qg   # any base64 16-byte id; fixed so --ignore-formatted works
@@ -294,6 +296,9 @@ EOF
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 EOF
+  fi
+  if [[ -n ${KAFKA_EXTRA_PROPERTIES:-} ]]; then
+    printf '# KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$K/server.properties"
   fi
 }
 
