@@ -8,7 +8,7 @@
 //	{"op":"upsert","id":"r42-m1001","version":1732412345678001,"doc":{...}}
 //	{"op":"delete","id":"r42-m1001","version":1732412399000000}
 //
-// with the record key equal to the id. Where each field comes from is
+// with the record key equal to the id (docs/design.md, "Events"). Where each field comes from is
 // configurable (see Source): JSON pointers into the value, the key, a
 // header, the record offset or timestamp. A Kafka tombstone (null value) is
 // a delete of its key, its version read from a header.
@@ -20,8 +20,11 @@
 package event
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/reindexer/reindexer/internal/jsonscan"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -67,18 +70,30 @@ type Reason string
 
 // Why a record is rejected.
 const (
-	ReasonMalformedJSON   Reason = "malformed_json"
-	ReasonMissingID       Reason = "missing_id"
-	ReasonInvalidID       Reason = "invalid_id"
-	ReasonIDTooLong       Reason = "id_too_long"
-	ReasonMissingVersion  Reason = "missing_version"
-	ReasonInvalidVersion  Reason = "invalid_version"
-	ReasonNegativeVersion Reason = "negative_version"
-	ReasonMissingOp       Reason = "missing_op"
-	ReasonUnknownOp       Reason = "unknown_op"
-	ReasonMissingDoc      Reason = "missing_doc"
-	ReasonInvalidDoc      Reason = "invalid_doc"
-	ReasonDocTooLarge     Reason = "doc_too_large"
+	ReasonMalformedJSON Reason = "malformed_json"
+	ReasonMissingID     Reason = "missing_id"
+	ReasonInvalidID     Reason = "invalid_id"
+	// ReasonInvalidIDEncoding: the id is not valid Unicode text (invalid
+	// UTF-8 in a key or header, or a lone surrogate escape in JSON).
+	// OpenSearch would replace the bad bytes with U+FFFD and so merge
+	// different ids into one document.
+	ReasonInvalidIDEncoding Reason = "invalid_id_encoding"
+	ReasonIDTooLong         Reason = "id_too_long"
+	ReasonMissingVersion    Reason = "missing_version"
+	ReasonInvalidVersion    Reason = "invalid_version"
+	ReasonNegativeVersion   Reason = "negative_version"
+	ReasonMissingOp         Reason = "missing_op"
+	ReasonUnknownOp         Reason = "unknown_op"
+	ReasonMissingDoc        Reason = "missing_doc"
+	ReasonInvalidDoc        Reason = "invalid_doc"
+	ReasonDocTooLarge       Reason = "doc_too_large"
+	// ReasonInvalidRouting: the routing value is not a string or number,
+	// or not valid Unicode text (see ReasonInvalidIDEncoding).
+	ReasonInvalidRouting Reason = "invalid_routing"
+	// ReasonMissingRouting: a Kafka tombstone whose routing would come from
+	// the (null) value carries no routing header. Sent without routing, the
+	// delete would look on the wrong shard and miss the document.
+	ReasonMissingRouting Reason = "missing_routing"
 )
 
 // Error is a permanent decoding failure: the record goes to the dead-letter
@@ -108,10 +123,60 @@ type Config struct {
 	// Default "version".
 	TombstoneVersionHeader string
 
+	// TombstoneRoutingHeader names the header that carries the routing of
+	// a Kafka tombstone when Routing is read from JSON (a null value has
+	// none). A tombstone without it is rejected (missing_routing); an
+	// empty value means "no routing". Default "routing".
+	TombstoneRoutingHeader string
+
+	// IDEncoding says how ids and routing values read from the record key
+	// or a header become strings. Default IDStrict.
+	IDEncoding IDEncoding
+
 	// MaxDocBytes rejects documents larger than this (reason
 	// doc_too_large) so one record cannot exceed the bulk byte limit.
 	// Default 0 means no limit.
 	MaxDocBytes int
+}
+
+// IDEncoding turns the bytes of a record key or header into a document id
+// (or routing value). OpenSearch ids are Unicode strings, Kafka keys are
+// bytes: no encoding may let two different keys become the same id.
+type IDEncoding uint8
+
+// The id encodings.
+const (
+	// IDStrict uses the bytes as they are; bytes that are not valid UTF-8
+	// are rejected (invalid_id_encoding, or invalid_routing for routing).
+	IDStrict IDEncoding = iota
+	// IDHex uses the lower-case hex form of every key or header id.
+	IDHex
+	// IDBase64URL uses the unpadded base64url form (RFC 4648 §5) of every
+	// key or header id.
+	IDBase64URL
+)
+
+// String returns "strict", "hex" or "base64url".
+func (e IDEncoding) String() string {
+	switch e {
+	case IDStrict:
+		return "strict"
+	case IDHex:
+		return "hex"
+	case IDBase64URL:
+		return "base64url"
+	}
+	return "id-encoding(" + strconv.Itoa(int(e)) + ")"
+}
+
+// ParseIDEncoding parses "strict", "hex" or "base64url".
+func ParseIDEncoding(s string) (IDEncoding, error) {
+	for _, e := range []IDEncoding{IDStrict, IDHex, IDBase64URL} {
+		if s == e.String() {
+			return e, nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not strict, hex or base64url", s)
 }
 
 // Decoder turns records into events. It is not safe for concurrent use;
@@ -137,6 +202,12 @@ func NewDecoder(cfg Config) (*Decoder, error) {
 	def(&cfg.Doc, "/doc")
 	if cfg.TombstoneVersionHeader == "" {
 		cfg.TombstoneVersionHeader = "version"
+	}
+	if cfg.TombstoneRoutingHeader == "" {
+		cfg.TombstoneRoutingHeader = "routing"
+	}
+	if cfg.IDEncoding > IDBase64URL {
+		return nil, fmt.Errorf("id encoding %s: want strict, hex or base64url", cfg.IDEncoding)
 	}
 	switch cfg.ID.Kind {
 	case FromJSON, FromKey, FromHeader:
@@ -331,8 +402,20 @@ func (d *Decoder) tombstone(r *kgo.Record) (Event, error) {
 	if ev.Version, err = d.versionFrom(r, nil, span{}, vsrc); err != nil {
 		return ev, err
 	}
-	if d.cfg.Routing.Kind == FromKey || d.cfg.Routing.Kind == FromHeader {
+	switch d.cfg.Routing.Kind {
+	case FromKey, FromHeader:
 		if ev.Routing, err = d.routingFrom(r, nil, span{}); err != nil {
+			return ev, err
+		}
+	case FromJSON:
+		// The upserts were routed by a value field a tombstone does not
+		// have; a delete sent without routing would search the shard of
+		// the id, answer not_found and leave the document in place.
+		h, ok := header(r, d.cfg.TombstoneRoutingHeader)
+		if !ok {
+			return ev, fail(ReasonMissingRouting, "tombstone has no %q header, and its routing (%s) is in the value it does not have", d.cfg.TombstoneRoutingHeader, d.cfg.Routing)
+		}
+		if ev.Routing, err = d.textRouting(h, "header "+d.cfg.TombstoneRoutingHeader); err != nil {
 			return ev, err
 		}
 	}
@@ -369,6 +452,9 @@ func (d *Decoder) idFrom(r *kgo.Record, val []byte, s span) ([]byte, *Error) {
 		if n > MaxIDBytes {
 			return nil, fail(ReasonIDTooLong, "id is %d bytes, OpenSearch allows at most %d", n, MaxIDBytes)
 		}
+		if !jsonscan.ValidText(raw) {
+			return nil, fail(ReasonInvalidIDEncoding, "id at %s is not valid Unicode (invalid UTF-8 or a lone surrogate escape): %q", d.cfg.ID, truncate(raw, 64))
+		}
 		return raw, nil
 	case jsonscan.Number:
 		return val[s.start:s.end], nil
@@ -377,18 +463,72 @@ func (d *Decoder) idFrom(r *kgo.Record, val []byte, s span) ([]byte, *Error) {
 	}
 }
 
+// escapeID turns the bytes of a key or header into an id (the body of a
+// JSON string) under the configured IDEncoding, never merging two
+// different byte strings into one id.
 func (d *Decoder) escapeID(raw []byte, what string) ([]byte, *Error) {
 	if len(raw) == 0 {
 		return nil, fail(ReasonMissingID, "%s is empty", what)
 	}
-	if len(raw) > MaxIDBytes {
-		return nil, fail(ReasonIDTooLong, "id (%s) is %d bytes, OpenSearch allows at most %d", what, len(raw), MaxIDBytes)
+	if n := encodedLen(d.cfg.IDEncoding, len(raw)); n > MaxIDBytes {
+		return nil, fail(ReasonIDTooLong, "id (%s, %s) is %d bytes, OpenSearch allows at most %d", what, d.cfg.IDEncoding, n, MaxIDBytes)
+	}
+	if d.cfg.IDEncoding != IDStrict {
+		d.idbuf = appendEncoded(d.idbuf[:0], d.cfg.IDEncoding, raw)
+		return d.idbuf, nil
 	}
 	if !jsonscan.NeedsEscape(raw) {
 		return raw, nil
 	}
+	if !utf8.Valid(raw) {
+		return nil, fail(ReasonInvalidIDEncoding, "id (%s) is not valid UTF-8: %s; OpenSearch would replace the bad bytes and merge it with other ids (index binary keys with the hex or base64url id encoding)", what, hexPreview(raw))
+	}
 	d.idbuf = jsonscan.AppendEscaped(d.idbuf[:0], raw)
 	return d.idbuf, nil
+}
+
+// encodedLen is the length of n bytes under encoding e.
+func encodedLen(e IDEncoding, n int) int {
+	switch e {
+	case IDHex:
+		return hex.EncodedLen(n)
+	case IDBase64URL:
+		return base64.RawURLEncoding.EncodedLen(n)
+	}
+	return n
+}
+
+// appendEncoded appends raw under encoding e (hex or base64url); the
+// result needs no JSON escaping.
+func appendEncoded(dst []byte, e IDEncoding, raw []byte) []byte {
+	if e == IDHex {
+		return hex.AppendEncode(dst, raw)
+	}
+	return base64.RawURLEncoding.AppendEncode(dst, raw)
+}
+
+// textRouting turns routing bytes that must be text (a tombstone's routing
+// header standing in for a JSON routing value) into a JSON string body.
+func (d *Decoder) textRouting(raw []byte, what string) ([]byte, *Error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if !jsonscan.NeedsEscape(raw) {
+		return raw, nil
+	}
+	if !utf8.Valid(raw) {
+		return nil, fail(ReasonInvalidRouting, "routing (%s) is not valid UTF-8: %s", what, hexPreview(raw))
+	}
+	d.rbuf = jsonscan.AppendEscaped(d.rbuf[:0], raw)
+	return d.rbuf, nil
+}
+
+// hexPreview shows up to 32 bytes of b in hex, for error details.
+func hexPreview(b []byte) string {
+	if len(b) > 32 {
+		return "0x" + hex.EncodeToString(b[:32]) + "..."
+	}
+	return "0x" + hex.EncodeToString(b)
 }
 
 func (d *Decoder) versionFrom(r *kgo.Record, val []byte, s span, src Source) (int64, *Error) {
@@ -448,23 +588,27 @@ func (d *Decoder) routingFrom(r *kgo.Record, val []byte, s span) ([]byte, *Error
 		}
 		switch jsonscan.KindAt(val, s.start) {
 		case jsonscan.String:
-			return val[s.start+1 : s.end-1], nil
+			raw := val[s.start+1 : s.end-1]
+			if !jsonscan.ValidText(raw) {
+				return nil, fail(ReasonInvalidRouting, "routing at %s is not valid Unicode (invalid UTF-8 or a lone surrogate escape): %q", d.cfg.Routing, truncate(raw, 64))
+			}
+			return raw, nil
 		case jsonscan.Number:
 			return val[s.start:s.end], nil
 		case jsonscan.Null:
 			return nil, nil
 		default:
-			return nil, fail(ReasonInvalidDoc, "routing at %s must be a string or number", d.cfg.Routing)
+			return nil, fail(ReasonInvalidRouting, "routing at %s must be a string or number", d.cfg.Routing)
 		}
 	}
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	if !jsonscan.NeedsEscape(raw) {
-		return raw, nil
+	if d.cfg.IDEncoding != IDStrict {
+		d.rbuf = appendEncoded(d.rbuf[:0], d.cfg.IDEncoding, raw)
+		return d.rbuf, nil
 	}
-	d.rbuf = jsonscan.AppendEscaped(d.rbuf[:0], raw)
-	return d.rbuf, nil
+	return d.textRouting(raw, "record "+d.cfg.Routing.String())
 }
 
 func parseOp(b []byte) (Op, bool) {

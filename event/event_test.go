@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reindexer/reindexer/internal/jsonscan"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -158,5 +159,210 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 		if _, err := d.Decode(r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// osView is the id OpenSearch stores for the JSON string body id: the
+// decoded string with invalid UTF-8 (and lone surrogates) replaced by
+// U+FFFD, as Jackson and Lucene do.
+func osView(t *testing.T, id []byte) string {
+	t.Helper()
+	u, err := jsonscan.AppendUnescaped(nil, id)
+	if err != nil {
+		t.Fatalf("id %q is not a JSON string body: %v", id, err)
+	}
+	return strings.ToValidUTF8(string(u), "\uFFFD")
+}
+
+// TestBinaryKeysNeverCollide (issue 13 item 3): two different record keys,
+// headers or JSON ids never become the same OpenSearch id. Keys ff78 and
+// fe78 both used to become "\ufffdx"; now the strict default rejects them
+// (invalid_id_encoding) and hex/base64url encode every key losslessly.
+// Every two-byte key is tried, as key, as tombstone key and as header.
+func TestBinaryKeysNeverCollide(t *testing.T) {
+	for _, enc := range []IDEncoding{IDStrict, IDHex, IDBase64URL} {
+		for _, src := range []string{"key", "tombstone", "header:id"} {
+			t.Run(enc.String()+"/"+src, func(t *testing.T) {
+				cfg := Config{IDEncoding: enc, Version: Source{Kind: FromOffset}}
+				if src != "tombstone" {
+					cfg.ID, _ = ParseSource(src)
+				}
+				d, err := NewDecoder(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string][]byte{}
+				rejected := 0
+				for k := 0; k < 1<<16; k++ {
+					key := []byte{byte(k >> 8), byte(k)}
+					r := &kgo.Record{Key: key, Value: []byte(`{"op":"upsert","id":"j","doc":{}}`)}
+					switch src {
+					case "tombstone":
+						r.Value = nil
+					case "header:id":
+						r.Key = []byte("k")
+						r.Headers = []kgo.RecordHeader{{Key: "id", Value: key}}
+					}
+					ev, err := d.Decode(r)
+					if err != nil {
+						if e, ok := err.(*Error); !ok || e.Reason != ReasonInvalidIDEncoding || enc != IDStrict {
+							t.Fatalf("key %x: %v", key, err)
+						}
+						rejected++
+						continue
+					}
+					v := osView(t, ev.ID)
+					if prev, dup := seen[v]; dup {
+						t.Fatalf("keys %x and %x both become id %q", prev, key, v)
+					}
+					seen[v] = key
+				}
+				if enc == IDStrict && (rejected == 0 || len(seen) == 0) {
+					t.Fatalf("strict: %d rejected, %d accepted; want both", rejected, len(seen))
+				}
+				if enc != IDStrict && rejected != 0 {
+					t.Fatalf("%s rejected %d keys", enc, rejected)
+				}
+			})
+		}
+	}
+
+	// The two keys of the report, and their ids under each encoding.
+	for _, c := range []struct {
+		enc  IDEncoding
+		want [2]string
+	}{{IDHex, [2]string{"ff78", "fe78"}}, {IDBase64URL, [2]string{"_3g", "_ng"}}} {
+		none, _ := ParseSource("none")
+		d, _ := NewDecoder(Config{ID: Source{Kind: FromKey}, IDEncoding: c.enc, Op: none, Doc: Source{Kind: FromValue}, Version: Source{Kind: FromOffset}})
+		for i, k := range []string{"\xffx", "\xfex"} {
+			ev, err := d.Decode(&kgo.Record{Key: []byte(k), Value: []byte(`{}`)})
+			if err != nil || string(ev.ID) != c.want[i] {
+				t.Errorf("%s: key %x -> %q, %v; want %q", c.enc, k, ev.ID, err, c.want[i])
+			}
+		}
+	}
+}
+
+// TestJSONIDsNeverCollide: JSON string ids that OpenSearch would alter
+// (raw invalid UTF-8, lone surrogate escapes) are dead-lettered; valid
+// escapes, surrogate pairs included, pass.
+func TestJSONIDsNeverCollide(t *testing.T) {
+	d, err := NewDecoder(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id string) *kgo.Record {
+		return rec(`{"op":"upsert","id":"` + id + `","version":1,"doc":{}}`)
+	}
+	for _, id := range []string{`\ud800x`, `\udbffx`, `\udc00`, "\xffx", "\xfex", `a\ud83d`} {
+		_, err := d.Decode(doc(id))
+		if e, ok := err.(*Error); !ok || e.Reason != ReasonInvalidIDEncoding {
+			t.Errorf("id %q: got %v, want %s", id, err, ReasonInvalidIDEncoding)
+		}
+	}
+	for _, id := range []string{`\ud83d\ude00`, `caf\u00e9`, "café", `a\"b`} {
+		if _, err := d.Decode(doc(id)); err != nil {
+			t.Errorf("id %q: %v", id, err)
+		}
+	}
+}
+
+// TestRoutingEncoding: routing values from a key or header follow the id
+// encoding (strict rejects invalid UTF-8: two keys would share a routing
+// value OpenSearch cannot tell apart); JSON routing must be valid text.
+func TestRoutingEncoding(t *testing.T) {
+	for _, c := range []struct {
+		enc     IDEncoding
+		routing string
+		key     string
+		want    string
+		reason  Reason
+	}{
+		{IDStrict, "key", "\xffx", "", ReasonInvalidRouting},
+		{IDStrict, "key", "r\"1", `r\"1`, ""},
+		{IDHex, "key", "\xffx", "ff78", ""},
+		{IDBase64URL, "header:rt", "\xfex", "_ng", ""},
+		{IDStrict, "header:rt", "\xfex", "", ReasonInvalidRouting},
+	} {
+		src, _ := ParseSource(c.routing)
+		d, err := NewDecoder(Config{Routing: src, IDEncoding: c.enc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rec(`{"op":"upsert","id":"a","version":1,"doc":{}}`, "rt", c.key)
+		r.Key = []byte(c.key)
+		ev, err := d.Decode(r)
+		if c.reason != "" {
+			if e, ok := err.(*Error); !ok || e.Reason != c.reason {
+				t.Errorf("%s %s %x: got %v, want %s", c.enc, c.routing, c.key, err, c.reason)
+			}
+			continue
+		}
+		if err != nil || string(ev.Routing) != c.want || string(ev.ID) != "a" {
+			t.Errorf("%s %s %x: routing %q id %q %v, want routing %q", c.enc, c.routing, c.key, ev.Routing, ev.ID, err, c.want)
+		}
+	}
+	d, _ := NewDecoder(Config{Routing: JSON("/rt")})
+	for _, rt := range []string{`"\ud800"`, "\"\xff\"", `{}`} {
+		_, err := d.Decode(rec(`{"op":"upsert","id":"a","version":1,"rt":` + rt + `,"doc":{}}`))
+		if e, ok := err.(*Error); !ok || e.Reason != ReasonInvalidRouting {
+			t.Errorf("json routing %s: got %v, want %s", rt, err, ReasonInvalidRouting)
+		}
+	}
+}
+
+// TestTombstoneJSONRouting (issue 13 item 6): with routing from the JSON
+// value, a Kafka tombstone (null value) takes its routing from the
+// tombstone routing header; without that header it is rejected
+// (missing_routing) instead of being sent to the id's shard, where the
+// delete would find nothing and the document would stay.
+func TestTombstoneJSONRouting(t *testing.T) {
+	d, err := NewDecoder(Config{Routing: JSON("/room_id")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := d.Decode(rec(`{"op":"upsert","id":"m1","version":1,"room_id":"r7","doc":{}}`))
+	if err != nil || string(ev.Routing) != "r7" {
+		t.Fatalf("upsert routing %q, %v", ev.Routing, err)
+	}
+	ev, err = d.Decode(rec("\x00null", "version", "2", "routing", "r7"))
+	if err != nil || ev.Op != Delete || string(ev.Routing) != "r7" || string(ev.ID) != "k1" {
+		t.Fatalf("tombstone with routing header: %+v %v, want a delete of k1 routed r7", ev, err)
+	}
+	_, err = d.Decode(rec("\x00null", "version", "2"))
+	if e, ok := err.(*Error); !ok || e.Reason != ReasonMissingRouting {
+		t.Fatalf("tombstone without routing header: got %v, want %s", err, ReasonMissingRouting)
+	}
+	ev, err = d.Decode(rec("\x00null", "version", "2", "routing", ""))
+	if err != nil || ev.Routing != nil {
+		t.Fatalf("empty routing header means no routing: %+v %v", ev, err)
+	}
+	_, err = d.Decode(rec("\x00null", "version", "2", "routing", "\xff"))
+	if e, ok := err.(*Error); !ok || e.Reason != ReasonInvalidRouting {
+		t.Fatalf("tombstone with invalid UTF-8 routing: got %v, want %s", err, ReasonInvalidRouting)
+	}
+	d, _ = NewDecoder(Config{Routing: JSON("/room_id"), TombstoneRoutingHeader: "x-room"})
+	ev, err = d.Decode(rec("\x00null", "version", "2", "x-room", "r9"))
+	if err != nil || string(ev.Routing) != "r9" {
+		t.Fatalf("custom tombstone routing header: %+v %v", ev, err)
+	}
+	// Routing from the key or a header needs no help.
+	d, _ = NewDecoder(Config{Routing: Source{Kind: FromKey}})
+	if ev, err = d.Decode(rec("\x00null", "version", "2")); err != nil || string(ev.Routing) != "k1" {
+		t.Fatalf("key routing on a tombstone: %+v %v", ev, err)
+	}
+}
+
+func TestParseIDEncoding(t *testing.T) {
+	for _, e := range []IDEncoding{IDStrict, IDHex, IDBase64URL} {
+		if got, err := ParseIDEncoding(e.String()); err != nil || got != e {
+			t.Errorf("ParseIDEncoding(%s) = %v, %v", e, got, err)
+		}
+	}
+	if _, err := ParseIDEncoding("base64"); err == nil {
+		t.Error("base64 accepted")
+	}
+	if _, err := NewDecoder(Config{IDEncoding: 9}); err == nil {
+		t.Error("unknown id encoding accepted")
 	}
 }

@@ -10,7 +10,9 @@
 // The scanner is strict: it rejects what encoding/json rejects (trailing
 // commas, single quotes, raw control characters in strings, leading zeros,
 // invalid escapes), so a value it accepts is valid JSON. It does not check
-// that strings are valid UTF-8; OpenSearch replaces invalid sequences.
+// that strings are valid UTF-8 (OpenSearch replaces invalid sequences with
+// U+FFFD); ValidText does, for the strings that must stay distinct: ids and
+// routing values.
 package jsonscan
 
 import (
@@ -632,9 +634,53 @@ func UnescapedLen(raw []byte) (int, error) {
 	return len(u), err
 }
 
+// ValidText reports whether the raw content of a string literal (between
+// the quotes, escapes not yet decoded) decodes to valid Unicode text: valid
+// UTF-8 bytes, and \u escapes that form no lone UTF-16 surrogate. OpenSearch
+// replaces what is not with U+FFFD, so two different strings that fail this
+// check can become the same string there (e.g. "\ud800x" and "\udbffx").
+// raw must have been validated by the scanner.
+func ValidText(raw []byte) bool {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				return false
+			}
+			i += size
+		case c != '\\':
+			i++
+		case i+1 < len(raw) && raw[i+1] == 'u':
+			if i+6 > len(raw) || !isHex4(raw[i+2:i+6]) {
+				return false
+			}
+			r := rune(hex4(raw[i+2 : i+6]))
+			i += 6
+			switch {
+			case r >= 0xDC00 && r < 0xE000: // a low surrogate with no high one before it
+				return false
+			case r >= 0xD800 && r < 0xDC00: // a high surrogate must be followed by a low one
+				if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' || !isHex4(raw[i+2:i+6]) {
+					return false
+				}
+				if r2 := rune(hex4(raw[i+2 : i+6])); r2 < 0xDC00 || r2 >= 0xE000 {
+					return false
+				}
+				i += 6
+			}
+		default:
+			i += 2
+		}
+	}
+	return true
+}
+
 // AppendEscaped appends s as the content of a JSON string literal (without
 // quotes), escaping quotes, backslashes, control characters and invalid
-// UTF-8 (replaced by U+FFFD).
+// UTF-8 (replaced by U+FFFD: lossy, so callers that need distinct strings to
+// stay distinct check utf8.Valid first).
 func AppendEscaped(dst, s []byte) []byte {
 	const hexd = "0123456789abcdef"
 	for i := 0; i < len(s); {

@@ -120,3 +120,20 @@ func TestKeyEquals(t *testing.T) {
 		t.Fatal("KeyEquals wrong")
 	}
 }
+
+// TestValidText: strings OpenSearch would alter (invalid UTF-8, lone
+// surrogate escapes) are told apart from valid ones, escaped or not.
+func TestValidText(t *testing.T) {
+	valid := []string{``, `plain`, `日本語`, `\u00e9`, `\ud83d\ude00`, `a\"b\\c\/d\n`, `\uD83D\uDE00x`, `😀`}
+	invalid := []string{"\xff", "x\xfex", "\xed\xa0\x80", `\ud800`, `\ud800x`, `\udbffx`, `\udc00`, `\ud83d\u0041`, `x\ud83d`, `\ud83d\\`, "\xc3"}
+	for _, s := range valid {
+		if !ValidText([]byte(s)) {
+			t.Errorf("ValidText(%q) = false, want true", s)
+		}
+	}
+	for _, s := range invalid {
+		if ValidText([]byte(s)) {
+			t.Errorf("ValidText(%q) = true, want false", s)
+		}
+	}
+}
