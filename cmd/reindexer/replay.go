@@ -33,6 +33,7 @@ type ReplayCommand struct {
 	snapshotIndex string
 	to            string
 	skewMargin    time.Duration
+	stallTimeout  time.Duration
 	dryRun        bool
 	jsonOut       bool
 	progress      string
@@ -141,13 +142,16 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		go func() { defer close(wdone); w.Run(wctx) }()
 		defer func() { wcancel(); <-wdone }()
 	}
-	if err := serveMetrics(ctx, c.flags.metricsAddr, c.flags.pprof, e.reg, log, func() error { return nil }, func() error { return nil }); err != nil {
+	tracker := newProgressTracker(time.Now)
+	pr := &probes{stallTimeout: c.stallTimeout, reach: reachOpenSearch(e.admin), blocked: gaugeIsSet(e.m.Blocked), progress: tracker.progress}
+	healthy, ready := pr.handlers(ctx)
+	if err := serveMetrics(ctx, c.flags.metricsAddr, c.flags.pprof, e.reg, log, healthy, ready); err != nil {
 		return err
 	}
 	log.Info("replaying", "topic", plan.Topic, "group", plan.Group, "index", c.flags.index, "from", plan.From,
 		"offsets", plan.Records(), "partitions", len(plan.Partitions))
 	rep := newReporter(c.stderr, c.progress, log)
-	sum, err := consumer.Replay(ctx, cfg, plan, rep.update)
+	sum, err := consumer.Replay(ctx, cfg, plan, func(p consumer.Progress) { tracker.observe(p); rep.update(p) })
 	rep.finish()
 	if err != nil {
 		c.printSummary(sum, plan, committed, resumed, false)
@@ -189,6 +193,7 @@ func (c *ReplayCommand) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
 	fs.StringVar(&c.to, "to", "now", "stop before the first record at or after this RFC3339 time; now = the end offsets when the replay starts")
 	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --since-snapshot: how far before the snapshot's start to look, for clock skew")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, stallTimeoutUsage)
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan (start and end offset per partition, records, target) and write nothing")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the plan or summary as JSON")
 	fs.StringVar(&c.progress, "progress", "auto", "progress display: auto (bar on a terminal, else log lines), bar, log or none")
