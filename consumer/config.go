@@ -89,6 +89,17 @@ type Config struct {
 	// MaxPollRecords bounds the records taken per poll. Default 10000.
 	MaxPollRecords int
 
+	// DLQMaxRatio stops the pipeline (nothing of the offending batch
+	// committed) when more than this share of the last DLQWindow records
+	// had to be dead-lettered: that many is a configuration problem (wrong
+	// index, mapping, or --*-from flags), not bad records. It judges once
+	// it has seen DLQWindow/10 records. Default DefaultDLQMaxRatio (0.5);
+	// 1 or more disables the breaker.
+	DLQMaxRatio float64
+	// DLQWindow is the number of most recent records DLQMaxRatio looks at.
+	// Default DefaultDLQWindow (1000).
+	DLQWindow int
+
 	// OnCommit, if set, is called after every successful commit with the
 	// committed offsets of the partitions it covered (checkpoint history
 	// uses it). It runs on the committing goroutine; keep it quick.
@@ -133,6 +144,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if c.DLQMaxRatio <= 0 {
+		c.DLQMaxRatio = DefaultDLQMaxRatio
+	}
+	if c.DLQWindow <= 0 {
+		c.DLQWindow = DefaultDLQWindow
 	}
 	if c.MaxPollRecords <= 0 {
 		c.MaxPollRecords = DefaultMaxPollRecords

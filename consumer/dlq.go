@@ -2,11 +2,14 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/reindexer/reindexer/internal/metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -25,17 +28,21 @@ const (
 
 // deadLetter produces recs to the dead-letter topic and waits until every
 // one is acknowledged, retrying failures with backoff until ctx ends. Only
-// then may the records' offsets be committed.
+// then may the records' offsets be committed. Records of partitions revoked
+// meanwhile are dropped from the retries (their next owner re-reads them);
+// when none is left it returns errRevoked.
 func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
 	if p.dlq == nil {
 		d := recs[0]
-		p.fail(fmt.Errorf("record %s/%d@%d cannot be indexed (%s: %s) and no dead-letter topic is configured (set --dlq-topic); stopping without committing it",
-			p.cfg.Topic, d.part.id, d.rec.Offset, d.reason, d.detail))
-		return fmt.Errorf("no dead-letter topic")
+		err := fmt.Errorf("record %s/%d@%d cannot be indexed (%s: %s) and no dead-letter topic is configured (set --dlq-topic); stopping without committing it",
+			p.cfg.Topic, d.part.id, d.rec.Offset, d.reason, d.detail)
+		p.fail(err)
+		return err
 	}
 	out := make([]*kgo.Record, 0, len(recs))
+	owner := make(map[*kgo.Record]*part, len(recs))
 	for _, d := range recs {
-		if d.part.dead.Load() {
+		if !d.part.wanted() {
 			continue
 		}
 		r := d.rec
@@ -51,8 +58,10 @@ func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
 			kgo.RecordHeader{Key: HeaderSourceTimestamp, Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
 			kgo.RecordHeader{Key: HeaderIndex, Value: []byte(p.ix.Config().Index)},
 		)
-		out = append(out, &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h})
-		p.log.Warn("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+		dr := &kgo.Record{Topic: p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: h}
+		owner[dr] = d.part
+		out = append(out, dr)
+		p.warn("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"class", d.class, "reason", d.reason, "detail", d.detail, "dlq_topic", p.cfg.DLQTopic)
 	}
 	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(200*time.Millisecond),
@@ -63,17 +72,22 @@ func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
 		var firstErr error
 		for _, pr := range res {
 			if pr.Err != nil {
-				failed = append(failed, pr.Record)
+				if owner[pr.Record].wanted() {
+					failed = append(failed, pr.Record)
+				}
 				if firstErr == nil {
 					firstErr = pr.Err
 				}
 				continue
 			}
 			p.m.DeadLettered.WithLabelValues(headerValue(pr.Record, HeaderErrorReason)).Inc()
-			p.m.Write("dead_lettered", 1)
+			p.m.Write(metrics.DeadLettered, 1)
 			p.stats.deadLettered.Add(1)
 		}
 		if len(failed) == 0 {
+			if firstErr != nil {
+				return errRevoked
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -90,6 +104,66 @@ func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+	}
+	return nil
+}
+
+// errRevoked: the records still to dead-letter belong to partitions this
+// process no longer owns.
+var errRevoked = errors.New("partitions revoked while their records were being dead-lettered")
+
+// Defaults of the dead-letter breaker.
+const (
+	DefaultDLQMaxRatio = 0.5
+	DefaultDLQWindow   = 1000
+)
+
+// breaker stops the pipeline when more than maxRatio of the last window
+// records had to be dead-lettered: that many bad records is a wrong index,
+// mapping or decoding configuration, not bad data, and dead-lettering (and
+// committing) the whole topic would be a silent disaster. It judges only
+// once it has seen window/10 records. A zero value never trips.
+type breaker struct {
+	mu       sync.Mutex
+	maxRatio float64
+	ring     []bool // true: dead-lettered
+	pos, n   int
+	dead     int
+}
+
+func newBreaker(maxRatio float64, window int) breaker {
+	if maxRatio <= 0 || maxRatio >= 1 || window <= 0 {
+		return breaker{}
+	}
+	return breaker{maxRatio: maxRatio, ring: make([]bool, window)}
+}
+
+// add records a batch of total records of which dead are to be
+// dead-lettered, and returns an error when the breaker trips.
+func (b *breaker) add(total, dead int) error {
+	if b.ring == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := 0; i < total; i++ {
+		d := i < dead
+		if b.n == len(b.ring) {
+			if b.ring[b.pos] {
+				b.dead--
+			}
+		} else {
+			b.n++
+		}
+		b.ring[b.pos] = d
+		if d {
+			b.dead++
+		}
+		b.pos = (b.pos + 1) % len(b.ring)
+	}
+	if b.n >= max(len(b.ring)/10, 1) && float64(b.dead) > b.maxRatio*float64(b.n) {
+		return fmt.Errorf("dead-letter breaker: %d of the last %d records could not be indexed (over --dlq-max-ratio %.2f)",
+			b.dead, b.n, b.maxRatio)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -180,9 +181,9 @@ func (l *lane) flush() uint64 {
 	return target
 }
 
-// waitDone waits until the sender has finished batch number target or the
-// deadline passes; it reports whether it got there.
-func (l *lane) waitDone(target uint64, deadline <-chan time.Time) bool {
+// waitDone waits until the sender has finished batch number target or ctx
+// ends; it reports whether it got there.
+func (l *lane) waitDone(ctx context.Context, target uint64) bool {
 	for {
 		l.mu.Lock()
 		if l.doneSeq >= target {
@@ -198,7 +199,7 @@ func (l *lane) waitDone(target uint64, deadline <-chan time.Time) bool {
 			ok := l.doneSeq >= target
 			l.mu.Unlock()
 			return ok
-		case <-deadline:
+		case <-ctx.Done():
 			return false
 		}
 	}

@@ -2,10 +2,8 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,20 +12,37 @@ import (
 	"github.com/reindexer/reindexer/indexer"
 	"github.com/reindexer/reindexer/internal/metrics"
 	"github.com/reindexer/reindexer/internal/throttle"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// The pipeline's files follow the data path:
+//
+//	pipeline.go   the shared state, start and graceful shutdown
+//	poll.go       fetch from Kafka, decode into the lanes' batches
+//	lane.go       one ordered writer per set of partitions
+//	write.go      one batch: bulk to OpenSearch, classify, dead-letter, mark durable
+//	dlq.go        the dead-letter topic and its circuit breaker
+//	commit.go     commit durable offsets (and tell the checkpoint history)
+//	rebalance.go  partitions assigned, revoked and lost
 
 // part is the state of one assigned partition for one assignment. A
 // partition that is revoked and later assigned again gets a new part.
 type part struct {
-	id    int32
-	lane  *lane
-	end   int64 // replay: records at or past this offset are not read; -1 unbounded
-	dead  atomic.Bool
-	ended atomic.Bool // replay: reached its end offset; fetching stays paused
-	hwm   atomic.Int64
+	id   int32
+	lane *lane
+	end  int64 // replay: records at or past this offset are not read; -1 unbounded
+	dead atomic.Bool
+	// broken is set when a batch holding records of this partition could
+	// not be made durable (shutdown gave up, the dead-letter topic could
+	// not take its records, the dead-letter breaker tripped). From then on
+	// nothing of the partition is written or committed in this process: a
+	// later batch completing must never move the commit past the failed
+	// one. The next owner (or a restart) re-reads from the last commit.
+	broken atomic.Bool
+	ended  atomic.Bool  // replay: reached its end offset; fetching stays paused
+	hwm    atomic.Int64 // high watermark at the last fetch
+	polled atomic.Int64 // offset just past the last record polled; -1 none yet
+	base   atomic.Int64 // offset of the first record polled; -1 none yet
 
 	// guarded by the lane's mu (written only by the poll goroutine)
 	first, last, count int64
@@ -38,6 +53,9 @@ type part struct {
 	epoch     int32
 	committed int64 // last committed by this process; -1 none
 }
+
+// wanted reports whether records of the partition may still be written.
+func (pt *part) wanted() bool { return !pt.dead.Load() && !pt.broken.Load() }
 
 // pipeline is the machinery shared by Run and Replay.
 type pipeline struct {
@@ -54,15 +72,17 @@ type pipeline struct {
 	workCtx    context.Context // writes; cancelled only when shutdown gives up
 	workCancel context.CancelFunc
 	stopPoll   context.CancelFunc
+	stopping   atomic.Bool // the poll loop has ended; the lanes are draining
 
 	mu      sync.Mutex
 	parts   map[int32]*part
-	retired []*part // parts no longer owned, kept for the summary
+	retired map[int32]PartitionSummary // what parts no longer owned read, for the summary
 
 	commitMu   sync.Mutex // serializes commits so they never go backwards
 	commitNow  chan struct{}
-	lastCommit atomic.Int64
+	lastCommit atomic.Int64 // unix nanos of the last commit, or of the last time nothing was pending
 	warnings   throttle.Log
+	breaker    breaker
 
 	failOnce sync.Once
 	failErr  error
@@ -91,7 +111,9 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 		dec:       dec,
 		ends:      ends,
 		parts:     map[int32]*part{},
+		retired:   map[int32]PartitionSummary{},
 		commitNow: make(chan struct{}, 1),
+		breaker:   newBreaker(cfg.DLQMaxRatio, cfg.DLQWindow),
 	}
 	p.workCtx, p.workCancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Lanes; i++ {
@@ -157,6 +179,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}()
 	p.lastCommit.Store(time.Now().UnixNano())
 	p.pollLoop(pollCtx)
+	p.stopping.Store(true)
 	stop()
 	<-commitDone
 	p.shutdown()
@@ -175,412 +198,27 @@ func (p *pipeline) fail(err error) {
 	})
 }
 
-func (p *pipeline) pollLoop(ctx context.Context) {
-	for {
-		fs := p.cl.PollRecords(ctx, p.cfg.MaxPollRecords)
-		if fs.IsClientClosed() {
-			return
-		}
-		if ctx.Err() != nil {
-			p.cl.AllowRebalance()
-			return
-		}
-		fs.EachError(func(topic string, partition int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			p.warn("fetch error (franz-go retries it)", "topic", topic, "partition", partition, "err", err)
-		})
-		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			p.mu.Lock()
-			pt := p.parts[ftp.Partition]
-			p.mu.Unlock()
-			if pt == nil || pt.dead.Load() {
-				return
-			}
-			pt.hwm.Store(ftp.HighWatermark)
-			if len(ftp.Records) == 0 {
-				return
-			}
-			p.m.RecordsConsumed.WithLabelValues(p.cfg.Topic).Add(float64(len(ftp.Records)))
-			pt.lane.append(pt, ftp.Records)
-			if pt.end >= 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= pt.end && !pt.ended.Swap(true) {
-				// A replayed partition that reached its end stops fetching.
-				p.pause([]int32{pt.id}, true)
-			}
-		})
-		p.cl.AllowRebalance()
-	}
-}
-
-// add appends one record to b. Called by the poll goroutine with the lane
-// locked.
-func (p *pipeline) add(b *batch, pt *part, r *kgo.Record) {
-	if r.Attrs.IsControl() {
-		b.mark(pt, r) // transaction markers take an offset: commit past them
-		return
-	}
-	if pt.end >= 0 && r.Offset >= pt.end {
-		if !pt.reachedEnd {
-			// Nothing between the last record read and this one exists
-			// (compacted, aborted, or deleted by retention), so the
-			// partition is complete up to its end.
-			pt.reachedEnd = true
-			b.markAt(pt, pt.end, r.LeaderEpoch)
-		}
-		return
-	}
-	if pt.count == 0 {
-		pt.first = r.Offset
-	}
-	pt.last = r.Offset
-	pt.count++
-	p.stats.records.Add(1)
-	b.bytes += len(r.Key) + len(r.Value)
-	ev, err := p.dec.Decode(r)
-	if err != nil {
-		var de *event.Error
-		if !errors.As(err, &de) {
-			de = &event.Error{Reason: event.ReasonMalformedJSON, Detail: err.Error()}
-		}
-		b.dead = append(b.dead, deadRec{part: pt, rec: r, class: "decode", reason: string(de.Reason), detail: de.Detail})
-		b.mark(pt, r)
-		return
-	}
-	p.ix.Add(&b.ib, &ev)
-	b.refs = append(b.refs, ref{part: pt, rec: r})
-	b.mark(pt, r)
-}
-
-func (p *pipeline) full(b *batch) bool {
-	return b.ib.Size() >= p.cfg.BatchBytes || b.ib.Len()+len(b.dead) >= p.cfg.BatchDocs
-}
-
-func (p *pipeline) getBatch() *batch {
-	b, _ := p.batches.Get().(*batch)
-	if b == nil {
-		// Sized once so appends never double the buffer past the limit.
-		b = &batch{}
-		b.ib.Grow(p.cfg.BatchBytes + 64<<10)
-	}
-	return b
-}
-
-func (p *pipeline) putBatch(b *batch) {
-	p.m.BufferedBytes.Sub(float64(b.bytes))
-	b.reset()
-	p.batches.Put(b)
-}
-
-// process writes one batch: index it, dead-letter what can never be indexed,
-// then mark its partitions durable. Runs on the lane's sender goroutine.
-func (p *pipeline) process(b *batch) {
-	p.m.BufferedBytes.Add(float64(b.bytes))
-	ctx := p.workCtx
-	if b.ib.Len() > 0 {
-		keep := func(i int) bool { return !b.refs[i].part.dead.Load() }
-		if err := p.ix.Write(ctx, &b.ib, keep); err != nil {
-			return // shutdown gave up: nothing here becomes durable
-		}
-		for i := range b.ib.Items {
-			it := &b.ib.Items[i]
-			if it.Result == indexer.Permanent && !b.refs[i].part.dead.Load() {
-				b.dead = append(b.dead, deadRec{part: b.refs[i].part, rec: b.refs[i].rec, class: "index",
-					reason: it.ErrType, detail: it.ErrReason})
-			}
-		}
-	}
-	if len(b.dead) > 0 {
-		if err := p.deadLetter(ctx, b.dead); err != nil {
-			return
-		}
-	}
-	p.complete(b)
-}
-
-// complete advances the durable offsets of the batch's live partitions and
-// counts its results.
-func (p *pipeline) complete(b *batch) {
-	p.mu.Lock()
-	for _, mk := range b.marks {
-		pt := mk.part
-		if pt.dead.Load() {
-			continue
-		}
-		if mk.next > pt.durable {
-			pt.durable, pt.epoch = mk.next, mk.epoch
-			if pt.end >= 0 && pt.durable >= pt.end {
-				// A replayed partition is complete: commit it now rather
-				// than at the next interval.
-				select {
-				case p.commitNow <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
-	p.mu.Unlock()
-	var n [indexer.Abandoned + 1]int64
-	for i := range b.ib.Items {
-		n[b.ib.Items[i].Result]++
-	}
-	s := &p.stats
-	s.created.Add(n[indexer.Created])
-	s.updated.Add(n[indexer.Updated])
-	s.deleted.Add(n[indexer.Deleted])
-	s.notFound.Add(n[indexer.NotFound])
-	s.stale.Add(n[indexer.Stale])
-	s.duplicate.Add(n[indexer.Duplicate])
-}
-
-func (p *pipeline) commitLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.commitNow:
-		case <-t.C:
-		}
-		if err := p.commit(ctx, nil); err != nil && ctx.Err() == nil {
-			p.warn("offset commit failed; it is retried at the next interval", "group", p.cfg.Group, "err", err)
-		}
-	}
-}
-
-// commit commits the durable offsets of the given partitions (all live ones
-// if nil) that moved since their last commit.
-func (p *pipeline) commit(ctx context.Context, only []*part) error {
-	p.commitMu.Lock()
-	defer p.commitMu.Unlock()
-	return p.commitLocked(ctx, only)
-}
-
-func (p *pipeline) commitLocked(ctx context.Context, only []*part) error {
-	p.mu.Lock()
-	if only == nil {
-		for _, pt := range p.parts {
-			only = append(only, pt)
-		}
-	}
-	offs := map[int32]kgo.EpochOffset{}
-	var list []*part
-	for _, pt := range only {
-		if pt.durable > pt.committed {
-			offs[pt.id] = kgo.EpochOffset{Epoch: pt.epoch, Offset: pt.durable}
-			list = append(list, pt)
-		}
-	}
-	p.mu.Unlock()
-	if len(offs) == 0 {
-		p.lastCommit.Store(time.Now().UnixNano())
-		return nil
-	}
-	var cerr error
-	p.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{p.cfg.Topic: offs},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, pr := range t.Partitions {
-					if e := kerr.ErrorForCode(pr.ErrorCode); e != nil && cerr == nil {
-						cerr = fmt.Errorf("partition %d: %w", pr.Partition, e)
-					}
-				}
-			}
-		})
-	if cerr != nil {
-		p.m.Commits.WithLabelValues("error").Inc()
-		return fmt.Errorf("commit to group %s: %w", p.cfg.Group, cerr)
-	}
-	p.m.Commits.WithLabelValues("ok").Inc()
-	p.lastCommit.Store(time.Now().UnixNano())
-	done := make(map[int32]int64, len(list))
-	p.mu.Lock()
-	for _, pt := range list {
-		off := offs[pt.id].Offset
-		if off > pt.committed {
-			pt.committed = off
-		}
-		done[pt.id] = off
-		p.m.Committed(p.cfg.Topic, pt.id).Set(float64(off))
-		if h := pt.hwm.Load(); h > 0 {
-			p.m.Lag(p.cfg.Topic, pt.id).Set(float64(max(h-off, 0)))
-		}
-		if pt.end >= 0 {
-			p.m.ReplayRemaining.WithLabelValues(p.cfg.Topic, itoa(pt.id)).Set(float64(max(pt.end-off, 0)))
-		}
-	}
-	p.mu.Unlock()
-	if p.cfg.OnCommit != nil {
-		p.cfg.OnCommit(done)
-	}
-	return nil
-}
-
-// assigned creates state for newly assigned partitions and spreads them over
-// the lanes.
-func (p *pipeline) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ids := assigned[p.cfg.Topic]
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		if old := p.parts[id]; old != nil {
-			old.dead.Store(true)
-			old.lane.nparts--
-			old.lane.mu.Lock()
-			delete(old.lane.parts, id)
-			old.lane.mu.Unlock()
-		}
-		ln := p.lanes[0]
-		for _, l := range p.lanes[1:] {
-			if l.nparts < ln.nparts {
-				ln = l
-			}
-		}
-		ln.nparts++
-		end := int64(-1)
-		if p.ends != nil {
-			e, ok := p.ends[id]
-			if !ok {
-				e = 0 // not in the plan: read nothing
-			}
-			end = e
-		}
-		pt := &part{id: id, lane: ln, end: end, durable: -1, committed: -1}
-		p.parts[id] = pt
-		ln.mu.Lock()
-		ln.parts[id] = pt
-		ln.mu.Unlock()
-	}
-	p.m.Rebalances.WithLabelValues("assigned").Add(float64(len(ids)))
-	if len(ids) > 0 {
-		p.log.Info("partitions assigned", "topic", p.cfg.Topic, "partitions", ids, "owned", len(p.parts))
-	}
-}
-
-// revoked finishes (or, after RevokeTimeout, abandons) the in-flight work of
-// revoked partitions, commits what is durable, and forgets them.
-func (p *pipeline) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	ids := revoked[p.cfg.Topic]
-	parts := p.lookup(ids)
-	if len(parts) == 0 {
-		return
-	}
-	lanes := map[*lane]uint64{}
-	for _, pt := range parts {
-		if _, ok := lanes[pt.lane]; !ok {
-			lanes[pt.lane] = pt.lane.flush()
-		}
-	}
-	deadline := time.After(p.cfg.RevokeTimeout)
-	finished := true
-	for l, target := range lanes {
-		if !l.waitDone(target, deadline) {
-			finished = false
-		}
-	}
-	p.commitMu.Lock()
-	for _, pt := range parts {
-		pt.dead.Store(true) // late completions no longer count
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	err := p.commitLocked(cctx, parts)
-	cancel()
-	p.commitMu.Unlock()
-	p.forget(parts)
-	p.m.Rebalances.WithLabelValues("revoked").Add(float64(len(parts)))
-	switch {
-	case !finished:
-		p.log.Warn("partitions revoked before their writes finished; the unfinished records are left to the next owner",
-			"partitions", ids, "timeout", p.cfg.RevokeTimeout)
-	case err != nil:
-		p.log.Warn("partitions revoked; final commit failed, the next owner re-reads from the previous commit", "partitions", ids, "err", err)
-	default:
-		p.log.Info("partitions revoked", "topic", p.cfg.Topic, "partitions", ids)
-	}
-}
-
-// lost drops partitions whose ownership is already gone: no commit.
-func (p *pipeline) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	parts := p.lookup(lost[p.cfg.Topic])
-	for _, pt := range parts {
-		pt.dead.Store(true)
-	}
-	p.forget(parts)
-	p.m.Rebalances.WithLabelValues("lost").Add(float64(len(parts)))
-	if len(parts) > 0 {
-		p.log.Warn("partitions lost (session expired); uncommitted records will be re-read by their next owner",
-			"partitions", lost[p.cfg.Topic])
-	}
-}
-
-func (p *pipeline) lookup(ids []int32) []*part {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var parts []*part
-	for _, id := range ids {
-		if pt := p.parts[id]; pt != nil {
-			parts = append(parts, pt)
-		}
-	}
-	return parts
-}
-
-func (p *pipeline) forget(parts []*part) {
-	var ids []int32
-	p.mu.Lock()
-	for _, pt := range parts {
-		if p.parts[pt.id] == pt {
-			delete(p.parts, pt.id)
-			pt.lane.nparts--
-		}
-		p.retired = append(p.retired, pt)
-		ids = append(ids, pt.id)
-		p.m.Forget(p.cfg.Topic, pt.id)
-		pt.lane.mu.Lock()
-		if pt.lane.parts[pt.id] == pt {
-			delete(pt.lane.parts, pt.id)
-		}
-		pt.lane.mu.Unlock()
-	}
-	p.mu.Unlock()
-	// Pauses outlive assignments; a later owner must fetch again.
-	p.pause(ids, false)
-}
-
-// pause pauses (or resumes) fetching of partitions of the topic.
-func (p *pipeline) pause(ids []int32, on bool) {
-	if len(ids) == 0 {
-		return
-	}
-	tp := map[string][]int32{p.cfg.Topic: ids}
-	if on {
-		p.cl.PauseFetchPartitions(tp)
-	} else {
-		p.cl.ResumeFetchPartitions(tp)
-	}
-}
-
-// shutdown drains the lanes, commits, and leaves the group.
+// shutdown drains the lanes (for at most ShutdownTimeout, then abandons
+// what is still in flight), commits what is durable, and leaves the group.
+// A partition whose batch was abandoned is broken: nothing after it is
+// committed, so a restart re-reads it.
 func (p *pipeline) shutdown() {
-	deadline := time.After(p.cfg.ShutdownTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	targets := make([]uint64, len(p.lanes))
 	for i, l := range p.lanes {
 		targets[i] = l.flush()
 	}
 	drained := true
 	for i, l := range p.lanes {
-		if !l.waitDone(targets[i], deadline) {
+		// Every lane waits against the same deadline (a context, whose Done
+		// channel stays closed for all of them, not a one-shot timer).
+		if !l.waitDone(dctx, targets[i]) {
 			drained = false
 		}
 	}
+	cancel()
 	if !drained {
-		p.log.Warn("shutdown timeout: abandoning in-flight writes; their records stay uncommitted and are re-read on restart",
+		p.log.Warn("shutdown timeout: abandoning in-flight writes; their partitions are committed only up to the last durable record and are re-read on restart",
 			"timeout", p.cfg.ShutdownTimeout)
 		p.workCancel()
 	}
@@ -609,23 +247,21 @@ func (p *pipeline) warn(msg string, args ...any) { p.warnings.Warn(p.log, msg, a
 func (p *pipeline) summary() Summary {
 	s := &p.stats
 	p.mu.Lock()
-	per := map[int32]PartitionSummary{}
-	for _, pt := range append(append([]*part(nil), p.retired...), mapValues(p.parts)...) {
+	per := make(map[int32]PartitionSummary, len(p.retired)+len(p.parts))
+	for id, ps := range p.retired {
+		per[id] = ps
+	}
+	for _, pt := range p.parts {
 		pt.lane.mu.Lock()
-		first, last, count := pt.first, pt.last, pt.count
+		per[pt.id] = pt.fold(per[pt.id])
 		pt.lane.mu.Unlock()
-		if count == 0 {
-			continue
-		}
-		ps, ok := per[pt.id]
-		if !ok || first < ps.First {
-			ps.First = first
-		}
-		ps.Last = max(ps.Last, last)
-		ps.Records += count
-		per[pt.id] = ps
 	}
 	p.mu.Unlock()
+	for id, ps := range per {
+		if ps.Records == 0 {
+			delete(per, id)
+		}
+	}
 	return Summary{
 		Partitions:   per,
 		Records:      s.records.Load(),
@@ -639,10 +275,15 @@ func (p *pipeline) summary() Summary {
 	}
 }
 
-func mapValues(m map[int32]*part) []*part {
-	out := make([]*part, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+// fold adds what pt read to ps. Call with pt.lane.mu held.
+func (pt *part) fold(ps PartitionSummary) PartitionSummary {
+	if pt.count == 0 {
+		return ps
 	}
-	return out
+	if ps.Records == 0 || pt.first < ps.First {
+		ps.First = pt.first
+	}
+	ps.Last = max(ps.Last, pt.last)
+	ps.Records += pt.count
+	return ps
 }

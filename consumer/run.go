@@ -29,14 +29,19 @@ type PartitionSummary struct {
 	Records int64 `json:"records"`
 }
 
-// Written returns the writes that changed the index.
-func (s Summary) Written() int64 { return s.Created + s.Updated + s.Deleted + s.NotFound }
-
 // Status is a point-in-time view of a running pipeline for health checks.
 type Status struct {
-	Assigned   int       // partitions owned now
-	LastCommit time.Time // last commit attempt that succeeded or had nothing to do
-	Lag        int64     // sum over owned partitions of high watermark minus durable offset
+	// Assigned is the number of partitions owned now.
+	Assigned int
+	// LastCommit is when a commit last succeeded, or when the pipeline was
+	// last caught up (everything polled durable, nothing left to fetch). A
+	// pipeline whose writes are stuck does not move it, so "Lag > 0 and
+	// LastCommit long ago" is a stall.
+	LastCommit time.Time
+	// Lag is the sum over owned partitions of the high watermark minus the
+	// durable offset (or, before anything became durable, minus the first
+	// offset polled).
+	Lag int64
 }
 
 // Service is a running consumer-group pipeline. Create it with New, start it
@@ -74,18 +79,7 @@ func (s *Service) Status() Status {
 	defer p.mu.Unlock()
 	st := Status{Assigned: len(p.parts), LastCommit: time.Unix(0, p.lastCommit.Load())}
 	for _, pt := range p.parts {
-		if h := pt.hwm.Load(); h > 0 && pt.durable >= 0 {
-			st.Lag += max(h-pt.durable, 0)
-		}
+		st.Lag += pt.lagLocked()
 	}
 	return st
-}
-
-// Run is New followed by Service.Run.
-func Run(ctx context.Context, cfg Config) error {
-	s, err := New(cfg)
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
 }

@@ -51,7 +51,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		RecordsConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reindexer_records_consumed_total",
 			Help: "Kafka records read, by topic."}, []string{"topic"}),
 		Writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reindexer_writes_total",
-			Help: "Document operations finished, by result: created, updated, deleted, not_found, stale (409, newer version present), duplicate (409, same version present), dead_lettered, failed."},
+			Help: "Document operations finished, by result: created, updated, deleted, not_found, stale (409, newer version present), duplicate (409, same version present), dead_lettered, failed (neither written nor dead-lettered: abandoned at a shutdown timeout, or stopped with no dead-letter topic or by the dead-letter breaker; uncommitted, re-read on restart)."},
 			[]string{"result"}),
 		BulkRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reindexer_bulk_requests_total",
 			Help: "Bulk requests sent, by HTTP status code (\"error\" for transport failures)."}, []string{"code"}),
