@@ -34,11 +34,6 @@ func (r Result) String() string {
 	return "result(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Durable reports whether the item is finished so its offset may be committed
-// (Permanent items are durable only once dead-lettered, which is the
-// caller's job).
-func (r Result) Durable() bool { return r != Pending && r != Abandoned }
-
 // Item is one document operation of a Batch.
 type Item struct {
 	Op      event.Op
