@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
@@ -240,12 +241,214 @@ type Result struct {
 var ErrCouldNotCheck = errors.New("could not check")
 
 // Compare compares cfg.Left with cfg.Right. It returns an error only when
-// the comparison could not be made (unreachable cluster, missing index,
-// failed shards, a timed-out search, an unreadable topic); the Result then
-// has Verdict VerdictError and Error set, and whatever was counted before.
+// the comparison could not be made (a bad Config, an unreachable cluster, a
+// missing index, failed shards, a timed-out search, an unreadable topic);
+// the error wraps ErrCouldNotCheck and the Result then has Verdict
+// VerdictError, Error set, and whatever was counted before the failure.
+// Compare reads only; the one thing it changes is a refresh of each index
+// side, so that every write so far is counted.
 func Compare(ctx context.Context, cfg Config) (Result, error) {
-	res := Result{Mode: cfg.Mode, Verdict: VerdictError}
-	err := fmt.Errorf("%w: not implemented yet", ErrCouldNotCheck)
-	res.Error = err.Error()
-	return res, err
+	c, err := newComparison(cfg)
+	res := Result{
+		Mode: c.cfg.Mode, Verdict: VerdictError, Tolerance: cfg.Tolerance, Bucket: cfg.Bucket,
+		Left: SideCounts{Name: c.cfg.Left.Name}, Right: SideCounts{Name: c.cfg.Right.Name},
+		Buckets: []Bucket{}, IDs: IDs{OnlyLeft: []string{}, OnlyRight: []string{}, VersionDiffers: []VersionDiff{}},
+	}
+	if err == nil {
+		res.Started = c.now().UTC()
+		if !c.f.cutoff.IsZero() {
+			cut := c.f.cutoff.UTC()
+			res.SettledBefore = &cut
+		}
+		err = c.run(ctx, &res)
+		res.Seconds = time.Since(res.Started).Seconds()
+	}
+	if err != nil {
+		res.Verdict = VerdictError
+		res.Error = err.Error()
+		return res, fmt.Errorf("%w: %w", ErrCouldNotCheck, err)
+	}
+	abs := res.Left.Count - res.Right.Count
+	if abs < 0 {
+		abs = -abs
+	}
+	res.Drift = abs
+	if res.Bucket != "" {
+		res.Drift = max(res.Drift, c.bucketSum)
+	}
+	if res.Mode != ModeCount {
+		res.Drift = max(res.Drift, res.Diff.OnlyLeft+res.Diff.OnlyRight+res.Diff.VersionDiffers)
+	} else {
+		res.Diff.OnlyLeft, res.Diff.OnlyRight = max(res.Left.Count-res.Right.Count, 0), max(res.Right.Count-res.Left.Count, 0)
+	}
+	res.Verdict = VerdictEqual
+	if res.Drift > res.Tolerance {
+		res.Verdict = VerdictDrift
+	}
+	return res, nil
+}
+
+// comparison is one run of Compare.
+type comparison struct {
+	cfg       Config
+	f         filters
+	spec      bucketSpec
+	now       func() time.Time
+	log       *slog.Logger
+	left      indexSide
+	right     indexSide // unused when the right side is a topic
+	bucketSum int64
+	tmp       string // created on first use
+}
+
+// newComparison fills defaults and checks cfg.
+func newComparison(cfg Config) (*comparison, error) {
+	c := &comparison{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	cf := &c.cfg
+	if cf.Mode == "" {
+		cf.Mode = ModeCount
+	}
+	if cf.Sample <= 0 {
+		cf.Sample = DefaultSample
+	}
+	if cf.TombstoneField == "" {
+		cf.TombstoneField = DefaultTombstoneField
+	}
+	if cf.MaxIDs <= 0 {
+		cf.MaxIDs = DefaultMaxIDs
+	}
+	if cf.MaxBuckets <= 0 {
+		cf.MaxBuckets = DefaultMaxBuckets
+	}
+	if cf.MemoryBytes <= 0 {
+		cf.MemoryBytes = DefaultMemoryBytes
+	}
+	if cf.PageSize <= 0 {
+		cf.PageSize = DefaultPageSize
+	}
+	if cf.Left.Name == "" {
+		cf.Left.Name = cf.Left.Index
+	}
+	if cf.Right.Name == "" {
+		cf.Right.Name = cf.Right.Index
+		if cf.Right.Topic != nil {
+			cf.Right.Name = "topic " + cf.Right.Topic.Topic
+		}
+	}
+	if _, err := ParseMode(string(cf.Mode)); err != nil {
+		return c, err
+	}
+	if cf.Left.Topic != nil {
+		return c, errors.New("the left side must be an index")
+	}
+	if cf.Left.Client == nil || (cf.Right.Topic == nil && cf.Right.Client == nil) {
+		return c, errMissingClient
+	}
+	if cf.Left.Index == "" || (cf.Right.Topic == nil && cf.Right.Index == "") {
+		return c, errors.New("no index given")
+	}
+	if cf.Tolerance < 0 {
+		return c, errors.New("negative tolerance")
+	}
+	if cf.Settle < 0 || (cf.Settle > 0) != (cf.TimeField != "") {
+		return c, errors.New("settle needs a positive duration and a time field, both or neither")
+	}
+	if cf.Bucket != "" {
+		spec, err := parseBucket(cf.Bucket)
+		if err != nil {
+			return c, err
+		}
+		if cf.Right.Topic != nil {
+			return c, errors.New("buckets need an index on both sides")
+		}
+		c.spec = spec
+	}
+	c.f = filters{tombstone: cf.TombstoneField, timeField: cf.TimeField}
+	if cf.Settle > 0 {
+		c.f.cutoff = c.now().Add(-cf.Settle)
+	}
+	c.left = indexSide{which: "left", side: cf.Left}
+	c.right = indexSide{which: "right", side: cf.Right}
+	return c, nil
+}
+
+func (c *comparison) tempDir() (string, error) {
+	if c.tmp == "" {
+		dir, err := os.MkdirTemp(c.cfg.TempDir, "reindexer-parity-*")
+		if err != nil {
+			return "", fmt.Errorf("spill directory: %w", err)
+		}
+		c.tmp = dir
+	}
+	return c.tmp, nil
+}
+
+func (c *comparison) run(ctx context.Context, res *Result) error {
+	defer func() {
+		if c.tmp != "" {
+			os.RemoveAll(c.tmp)
+		}
+	}()
+	topic := c.cfg.Right.Topic != nil
+	sides := []indexSide{c.left}
+	if !topic {
+		sides = append(sides, c.right)
+	}
+	counts := []*SideCounts{&res.Left, &res.Right}
+	for i, s := range sides {
+		if err := s.refresh(ctx); err != nil {
+			return err
+		}
+		var err error
+		if counts[i].Count, err = s.count(ctx, c.f.live()); err != nil {
+			return err
+		}
+		if counts[i].Tombstones, err = s.count(ctx, c.f.tombstones()); err != nil {
+			return err
+		}
+	}
+	var topicSorted *sorter
+	if topic {
+		// The topic is read once in every mode: its live count needs the
+		// latest operation of every id.
+		dir, err := c.tempDir()
+		if err != nil {
+			return err
+		}
+		budget := c.cfg.MemoryBytes
+		if c.cfg.Mode == ModeFull {
+			budget /= 2
+		}
+		topicSorted = newSorter(dir, budget)
+		tr, err := readTopic(ctx, c.cfg.Right.Topic, c.f.cutoff, timePath(c.cfg.TimeField), topicSorted)
+		if err != nil {
+			return err
+		}
+		res.Right.Undecodable = tr.undecodable
+		c.log.Debug("read topic", "topic", c.cfg.Right.Topic.Topic, "records", tr.records, "undecodable", tr.undecodable, "spilled_runs", topicSorted.Spills())
+	}
+	if c.cfg.Bucket != "" {
+		shown, n, sum, err := compareBuckets(ctx, c.f, c.spec, c.left, c.right, c.cfg.MaxBuckets)
+		if err != nil {
+			return err
+		}
+		res.Buckets, res.Diff.Buckets, c.bucketSum = shown, n, sum
+	}
+	switch c.cfg.Mode {
+	case ModeCount:
+		if topic {
+			return c.topicCount(topicSorted, res)
+		}
+	case ModeSample:
+		return c.sample(ctx, topicSorted, res)
+	case ModeFull:
+		return c.full(ctx, topicSorted, res)
+	}
+	return nil
 }
