@@ -103,6 +103,19 @@ type Config struct {
 	// jitter) between retries. Defaults 100ms and 15s. Retries never stop on
 	// their own: only the context ends them, so nothing is dropped.
 	RetryInitial, RetryMax time.Duration
+	// MaxRate, if positive, caps the documents per second sent by every
+	// Write of this Indexer together (bulk items, retries included).
+	MaxRate float64
+	// MaxBytesRate, if positive, caps the bulk body bytes per second.
+	MaxBytesRate float64
+	// TargetLatency, if positive, turns on adaptive concurrency: at most
+	// a limit of bulk requests are in flight, raised while bulks answer
+	// within TargetLatency and halved on overload (429, rejected
+	// execution, 503), slower bulks or slow guard searches (see Guard).
+	TargetLatency time.Duration
+	// MaxInFlight is the upper bound of the adaptive limit, normally the
+	// number of lanes. Default 1.
+	MaxInFlight int
 	// Logger receives warnings about retries and blocks. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics is updated with bulk and write metrics. Default: unregistered.
@@ -121,6 +134,7 @@ type Indexer struct {
 	bufs      sync.Pool
 	warnings  throttle.Log
 	blockedN  atomic.Int32
+	thr       *pacer
 	sleepHook func(time.Duration) // tests
 }
 
@@ -164,13 +178,25 @@ func New(client *opensearch.Client, cfg Config) (*Indexer, error) {
 	q := url.Values{}
 	q.Set("filter_path", bulkFilterPath)
 	q.Set("timeout", strconv.FormatInt(cfg.RequestTimeout.Milliseconds(), 10)+"ms")
+	if cfg.MaxRate < 0 || cfg.MaxBytesRate < 0 || cfg.TargetLatency < 0 {
+		return nil, fmt.Errorf("indexer: negative rate or latency target")
+	}
+	cfg.MaxInFlight = max(cfg.MaxInFlight, 1)
+	m := cfg.Metrics
+	m.ThrottleLimit.Set(float64(cfg.MaxInFlight))
 	return &Indexer{
 		cfg:     cfg,
 		client:  client,
 		path:    "/" + url.PathEscape(cfg.Index) + "/_bulk?" + q.Encode(),
 		tombDoc: tomb,
 		log:     cfg.Logger,
-		m:       cfg.Metrics,
+		m:       m,
+		thr: newPacer(cfg, func(limit float64, reason string) {
+			m.ThrottleLimit.Set(limit)
+			if reason != "" {
+				m.ThrottleDecreases.WithLabelValues(reason).Inc()
+			}
+		}),
 	}, nil
 }
 
@@ -245,11 +271,19 @@ func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(
 			}
 			body = retryBody
 		}
+		waited, err := ix.thr.wait(ctx, len(idx), len(body))
+		ix.m.ThrottleWait.Add(waited.Seconds())
+		if err != nil {
+			return err
+		}
+		began := time.Now()
 		res, err := ix.send(ctx, body, len(idx))
+		ix.thr.release()
 		if err != nil {
 			return err
 		}
 		r := ix.judge(b, idx, res)
+		ix.thr.observe(time.Since(began), overloadReason(res.status, r.reason))
 		ix.release(res)
 		if r.split != 0 {
 			return ix.bisect(ctx, b, idx, keep, r.split)

@@ -23,25 +23,29 @@ const (
 
 // Metrics holds the collectors. Create it with New.
 type Metrics struct {
-	RecordsConsumed *prometheus.CounterVec // topic
-	Writes          *prometheus.CounterVec // result
-	BulkRequests    *prometheus.CounterVec // code (HTTP status or "error")
-	BulkLatency     prometheus.Histogram   // seconds per bulk round trip
-	BulkBytes       prometheus.Counter     // request bytes sent
-	BulkDocs        prometheus.Histogram   // items per bulk request
-	Retries         *prometheus.CounterVec // reason
-	DeadLettered    *prometheus.CounterVec // reason
-	Blocked         prometheus.Gauge       // 1 while writes are refused by a cluster block
-	InFlightBulks   prometheus.Gauge       // bulk requests being written
-	BufferedBytes   prometheus.Gauge       // bytes of events held between poll and durable write
-	ConsumerLag     *prometheus.GaugeVec   // topic, partition: high watermark minus durable offset
-	CommittedOffset *prometheus.GaugeVec   // topic, partition
-	Commits         *prometheus.CounterVec // outcome: ok, error
-	ReplayRemaining *prometheus.GaugeVec   // topic, partition: records left before the replay's end offset
-	Rebalances      *prometheus.CounterVec // kind: assigned, revoked, lost
-	LaneIdle        prometheus.Counter     // seconds lane senders waited for a batch
-	LaneSaturated   prometheus.Counter     // times a full lane paused its partitions
-	writes          map[string]prometheus.Counter
+	RecordsConsumed   *prometheus.CounterVec // topic
+	Writes            *prometheus.CounterVec // result
+	BulkRequests      *prometheus.CounterVec // code (HTTP status or "error")
+	BulkLatency       prometheus.Histogram   // seconds per bulk round trip
+	BulkBytes         prometheus.Counter     // request bytes sent
+	BulkDocs          prometheus.Histogram   // items per bulk request
+	Retries           *prometheus.CounterVec // reason
+	DeadLettered      *prometheus.CounterVec // reason
+	Blocked           prometheus.Gauge       // 1 while writes are refused by a cluster block
+	InFlightBulks     prometheus.Gauge       // bulk requests being written
+	BufferedBytes     prometheus.Gauge       // bytes of events held between poll and durable write
+	ConsumerLag       *prometheus.GaugeVec   // topic, partition: high watermark minus durable offset
+	CommittedOffset   *prometheus.GaugeVec   // topic, partition
+	Commits           *prometheus.CounterVec // outcome: ok, error
+	ReplayRemaining   *prometheus.GaugeVec   // topic, partition: records left before the replay's end offset
+	Rebalances        *prometheus.CounterVec // kind: assigned, revoked, lost
+	LaneIdle          prometheus.Counter     // seconds lane senders waited for a batch
+	LaneSaturated     prometheus.Counter     // times a full lane paused its partitions
+	ThrottleLimit     prometheus.Gauge       // adaptive bulk concurrency limit
+	ThrottleDecreases *prometheus.CounterVec // reason: 429, 503, rejected, latency, search_latency, ...
+	ThrottleWait      prometheus.Counter     // seconds bulks waited for the rate limit or a concurrency slot
+	GuardLatency      prometheus.Histogram   // seconds per guard search
+	writes            map[string]prometheus.Counter
 }
 
 // New creates the collectors and registers them with reg, which may be nil
@@ -85,6 +89,15 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Seconds lane senders spent waiting for records (high: Kafka or the poll loop is the bottleneck, not OpenSearch)."}),
 		LaneSaturated: prometheus.NewCounter(prometheus.CounterOpts{Name: "reindexer_lane_saturated_total",
 			Help: "Times a lane was full and paused fetching of its partitions (high: OpenSearch is the bottleneck)."}),
+		ThrottleLimit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reindexer_throttle_limit",
+			Help: "Bulk requests allowed in flight by adaptive concurrency (--target-latency); the number of lanes when it is off."}),
+		ThrottleDecreases: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reindexer_throttle_decreases_total",
+			Help: "Times adaptive concurrency halved its limit, by reason: 429, 503, rejected (rejected_execution_exception, circuit breaker), latency (bulk slower than --target-latency), search_latency (guard search slower than --search-latency-target), search_error."},
+			[]string{"reason"}),
+		ThrottleWait: prometheus.NewCounter(prometheus.CounterOpts{Name: "reindexer_throttle_wait_seconds_total",
+			Help: "Seconds bulk requests waited for --max-rate / --max-bytes-rate or a concurrency slot."}),
+		GuardLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reindexer_guard_search_latency_seconds",
+			Help: "Latency of the guard searches (--guard-query).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		writes: map[string]prometheus.Counter{},
 	}
 	for _, r := range []string{Created, Updated, Deleted, NotFound, Stale, Duplicate, DeadLettered, Failed} {
@@ -93,7 +106,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.RecordsConsumed, m.Writes, m.BulkRequests, m.BulkLatency, m.BulkBytes, m.BulkDocs,
 			m.Retries, m.DeadLettered, m.Blocked, m.InFlightBulks, m.BufferedBytes, m.ConsumerLag,
-			m.CommittedOffset, m.Commits, m.ReplayRemaining, m.Rebalances, m.LaneIdle, m.LaneSaturated)
+			m.CommittedOffset, m.Commits, m.ReplayRemaining, m.Rebalances, m.LaneIdle, m.LaneSaturated,
+			m.ThrottleLimit, m.ThrottleDecreases, m.ThrottleWait, m.GuardLatency)
 	}
 	return m
 }

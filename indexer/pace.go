@@ -1,0 +1,295 @@
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Throttle settings (fields of Config). A zero value of each leaves that
+// limit off, which is right for a replay into an idle new cluster; turn
+// them on for a cluster that serves searches (a canary or production).
+//
+//   - MaxRate / MaxBytesRate pace bulk requests so that all lanes together
+//     send at most that many documents (bytes) per second, on average over
+//     any second or longer. A bulk larger than one second's worth waits in
+//     proportion; retries are paced too.
+//   - TargetLatency turns on adaptive concurrency (AIMD): at most Limit()
+//     bulk requests are in flight; it grows by one per Limit() answers that
+//     come back under TargetLatency (additive increase) and halves on a 429,
+//     rejected_execution_exception, circuit breaker or 503, on a bulk slower
+//     than TargetLatency, or on a guard search slower than its target
+//     (multiplicative decrease, at most once per TargetLatency so that one
+//     burst of slow answers halves it once). It never drops below 1 nor
+//     rises above MaxInFlight.
+//
+// Ordering is untouched: each lane still sends its batches one at a time,
+// in order; the throttle only delays them.
+
+// pacer is the rate pacer and the adaptive concurrency limit of one
+// Indexer, shared by every lane writing through it.
+type pacer struct {
+	maxRate, maxBytesRate float64
+	target                time.Duration
+	maxInFlight           float64
+
+	mu        sync.Mutex
+	nextDocs  time.Time // when the docs bucket is next empty (pacing by reservation)
+	nextBytes time.Time
+	limit     float64 // adaptive concurrency limit
+	inflight  int
+	changed   chan struct{} // closed when inflight or limit changes
+	lastCut   time.Time
+	reason    string // of the last decrease
+	onChange  func(limit float64, reason string)
+	now       func() time.Time
+}
+
+func newPacer(cfg Config, onChange func(float64, string)) *pacer {
+	t := &pacer{
+		maxRate: cfg.MaxRate, maxBytesRate: cfg.MaxBytesRate, target: cfg.TargetLatency,
+		maxInFlight: float64(max(cfg.MaxInFlight, 1)), changed: make(chan struct{}),
+		onChange: onChange, now: time.Now,
+	}
+	t.limit = t.maxInFlight
+	return t
+}
+
+// adaptive reports whether the concurrency limit is on.
+func (t *pacer) adaptive() bool { return t.target > 0 }
+
+// wait blocks until a bulk of docs documents and n bytes may be sent: it
+// takes a concurrency slot (adaptive mode) and waits out the pacing. It
+// returns how long it waited. Call release once the answer is in.
+func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
+	start := t.now()
+	if t.adaptive() {
+		for {
+			t.mu.Lock()
+			if float64(t.inflight) < math.Max(1, math.Floor(t.limit)) {
+				t.inflight++
+				t.mu.Unlock()
+				break
+			}
+			ch := t.changed
+			t.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return t.now().Sub(start), ctx.Err()
+			case <-ch:
+			}
+		}
+	}
+	if t.maxRate > 0 || t.maxBytesRate > 0 {
+		t.mu.Lock()
+		now := t.now()
+		at := now
+		if t.maxRate > 0 {
+			at = latest(at, reserve(&t.nextDocs, now, float64(docs), t.maxRate))
+		}
+		if t.maxBytesRate > 0 {
+			at = latest(at, reserve(&t.nextBytes, now, float64(n), t.maxBytesRate))
+		}
+		t.mu.Unlock()
+		if d := at.Sub(now); d > 0 {
+			timer := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				t.release()
+				return t.now().Sub(start), ctx.Err()
+			case <-timer.C:
+			}
+		}
+	}
+	return t.now().Sub(start), nil
+}
+
+// reserve books amount units at rate per second on the bucket whose next
+// free moment is *next, and returns when this request may go: the start of
+// its share, so the first request of a burst goes at once and the rate
+// holds on average.
+func reserve(next *time.Time, now time.Time, amount, rate float64) time.Time {
+	at := latest(*next, now)
+	*next = at.Add(time.Duration(amount / rate * float64(time.Second)))
+	return at
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// release gives back the slot wait took (adaptive mode).
+func (t *pacer) release() {
+	if !t.adaptive() {
+		return
+	}
+	t.mu.Lock()
+	t.inflight--
+	t.notifyLocked()
+	t.mu.Unlock()
+}
+
+// observe feeds one answer into the adaptive limit: overload (a reason,
+// e.g. "429") halves it, an answer slower than the target halves it, any
+// other answer adds 1/limit.
+func (t *pacer) observe(latency time.Duration, overload string) {
+	if !t.adaptive() {
+		return
+	}
+	switch {
+	case overload != "":
+		t.decrease(overload)
+	case latency > t.target:
+		t.decrease("latency")
+	default:
+		t.mu.Lock()
+		if t.limit < t.maxInFlight {
+			t.limit = math.Min(t.maxInFlight, t.limit+1/t.limit)
+			t.notifyLocked()
+			t.changedLocked("")
+		}
+		t.mu.Unlock()
+	}
+}
+
+// decrease halves the limit for reason, at most once per target latency.
+func (t *pacer) decrease(reason string) {
+	if !t.adaptive() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if now.Sub(t.lastCut) < t.target {
+		return
+	}
+	t.lastCut = now
+	if t.limit <= 1 {
+		return // at the floor already
+	}
+	t.limit = math.Max(1, t.limit/2)
+	t.reason = reason
+	t.changedLocked(reason)
+}
+
+func (t *pacer) notifyLocked() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// changedLocked reports the new limit; decreased is the reason when it was
+// a decrease, "" for an increase.
+func (t *pacer) changedLocked(decreased string) {
+	if t.onChange != nil {
+		t.onChange(t.limit, decreased)
+	}
+}
+
+// state returns the current limit and the reason of its last decrease.
+func (t *pacer) state() (float64, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.limit, t.reason
+}
+
+// overloadReason says whether a round trip's answer means the cluster is
+// overloaded (not blocked, not a bad document): "" when it does not.
+func overloadReason(status int, retryReason string) string {
+	switch {
+	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable:
+		return fmt.Sprint(status)
+	}
+	switch retryReason {
+	case "rejected_execution_exception", "es_rejected_execution_exception", "circuit_breaking_exception", "429":
+		return "rejected"
+	case "unavailable_shards_exception", "503":
+		return "503"
+	}
+	return ""
+}
+
+// Throttle reports the adaptive concurrency limit (MaxInFlight when
+// adaptive concurrency is off) and the reason of its last decrease ("" if
+// none).
+func (ix *Indexer) Throttle() (limit float64, reason string) { return ix.thr.state() }
+
+// Guard runs the representative searches of queries (one JSON body each)
+// against the target index, one every interval, round robin, until ctx
+// ends, and treats their latency like bulk latency: a search slower than
+// target halves the adaptive concurrency limit (reason "search_latency"),
+// so the worker backs off when searches slow down, before the node starts
+// rejecting. Its own load is one search per interval (default 2s), each
+// bounded by 10 × target. It does nothing unless adaptive concurrency is on
+// (Config.TargetLatency) and there are queries.
+func (ix *Indexer) Guard(ctx context.Context, queries [][]byte, target, interval time.Duration) {
+	if !ix.thr.adaptive() || len(queries) == 0 || target <= 0 {
+		return
+	}
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	path := "/" + url.PathEscape(ix.cfg.Index) + "/_search?request_cache=false"
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		lat, err := ix.search(ctx, path, queries[i%len(queries)], 10*target)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			ix.warn("guard search failed", "index", ix.cfg.Index, "err", err)
+			ix.thr.decrease("search_error")
+			continue
+		}
+		ix.m.GuardLatency.Observe(lat.Seconds())
+		if lat > target {
+			ix.thr.decrease("search_latency")
+		}
+	}
+}
+
+// search runs one search and returns its latency.
+func (ix *Indexer) search(ctx context.Context, path string, body []byte, timeout time.Duration) (time.Duration, error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(sctx, http.MethodPost, path, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("guard search on %s: %w", ix.cfg.Index, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	res, err := ix.client.Stream(req)
+	if err != nil {
+		if res != nil {
+			res.Body.Close()
+		}
+		if sctx.Err() != nil && ctx.Err() == nil {
+			return time.Since(start), nil // timed out: slow is the answer
+		}
+		return 0, fmt.Errorf("guard search on %s: %w", ix.cfg.Index, err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	lat := time.Since(start)
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+		ix.thr.decrease("search_" + fmt.Sprint(res.StatusCode))
+	} else if res.StatusCode >= 300 {
+		return 0, fmt.Errorf("guard search on %s: HTTP %d", ix.cfg.Index, res.StatusCode)
+	}
+	return lat, nil
+}
