@@ -52,12 +52,8 @@ func (l Limits) judge(step StepResult) []Breach {
 		out = append(out, Breach{"max-p99", fmt.Sprintf("new p99 %s is above %s", Round(n.P99), l.MaxP99)})
 	}
 	if l.MaxErrorRate >= 0 && n.ErrorRate() > l.MaxErrorRate {
-		msg := fmt.Sprintf("new error rate %s is above %s (%d errors, %d rejected, %d unsent of %d)",
-			Percent(n.ErrorRate()), limitPercent(l.MaxErrorRate), n.Errors, n.Rejected, n.Unsent, n.Scheduled)
-		if n.FirstError != "" {
-			msg += "; first: " + n.FirstError
-		}
-		out = append(out, Breach{"max-error-rate", msg})
+		out = append(out, Breach{"max-error-rate", fmt.Sprintf("new error rate %s is above %s (%d errors, %d rejected, %d unsent of %d)",
+			Percent(n.ErrorRate()), limitPercent(l.MaxErrorRate), n.Errors, n.Rejected, n.Unsent, n.Scheduled)})
 	}
 	if l.MinOverlap > 0 && step.Old != nil && step.Overlap.Compared > 0 && step.Overlap.Mean() < l.MinOverlap {
 		out = append(out, Breach{"min-overlap", fmt.Sprintf("answers overlap %s, below %s (%d of %d differ)",

@@ -51,6 +51,7 @@ func TestHelpGolden(t *testing.T) {
 		{"root", []string{"--help"}},
 		{"run", []string{"run", "-h"}},
 		{"replay", []string{"replay", "-h"}},
+		{"probe", []string{"probe", "-h"}},
 		{"version", []string{"version", "-h"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -75,6 +75,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = &RunCommand{stdout: stdout, stderr: stderr, getenv: env}
 	case "replay":
 		cmd = &ReplayCommand{stdout: stdout, stderr: stderr, getenv: env}
+	case "probe":
+		cmd = &ProbeCommand{stdout: stdout, stderr: stderr, getenv: env}
 	case "version":
 		cmd = &VersionCommand{stdout: stdout}
 	default:
@@ -113,6 +115,7 @@ Usage:
 Commands:
   run       follow a topic as a consumer group and index every event (long-running)
   replay    replay a bounded range: from a time, from offsets, or the gap a snapshot is missing
+  probe     replay sample searches in rising rate steps, old vs new; stop where the new side fails
   version   print the version
 
 Every flag also reads REINDEXER_<FLAG> from the environment (e.g. REINDEXER_BROKERS).
