@@ -203,6 +203,10 @@ func (c *comparison) full(ctx context.Context, topicSorted *sorter, res *Result)
 	if err != nil {
 		return err
 	}
+	res.SpilledRuns += ls.Spills()
+	if topicSorted == nil {
+		res.SpilledRuns += rs.Spills()
+	}
 	rst, err := rs.Finish()
 	if err != nil {
 		lst.Close()

@@ -72,6 +72,9 @@ const (
 	runBufSize = 64 << 10
 )
 
+// minBudget is the smallest memory budget of a sorter.
+const minBudget = 64 << 10
+
 // sorter sorts items with bounded memory: items are kept in an arena until
 // they would exceed half the budget (leaving room for slice growth), then
 // sorted and written to a run file in dir. Not safe for concurrent use.
@@ -86,7 +89,7 @@ type sorter struct {
 }
 
 func newSorter(dir string, budget int64) *sorter {
-	return &sorter{dir: dir, budget: max(budget, 1<<20)}
+	return &sorter{dir: dir, budget: max(budget, minBudget)}
 }
 
 // Add appends one item; id is copied.

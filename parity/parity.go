@@ -228,6 +228,9 @@ type Result struct {
 	Buckets []Bucket `json:"buckets"`
 	// IDs lists differing ids (ModeSample, ModeFull).
 	IDs IDs `json:"ids"`
+	// SpilledRuns is how many sorted runs went to disk because the ids did
+	// not fit in Config.MemoryBytes.
+	SpilledRuns int `json:"spilled_runs,omitempty"`
 	// SettledBefore is the cutoff of Config.Settle, when set.
 	SettledBefore *time.Time `json:"settled_before,omitempty"`
 	// Started is when the comparison started; Seconds how long it took.
@@ -431,6 +434,7 @@ func (c *comparison) run(ctx context.Context, res *Result) error {
 			return err
 		}
 		res.Right.Undecodable = tr.undecodable
+		defer func() { res.SpilledRuns += topicSorted.Spills() }()
 		c.log.Debug("read topic", "topic", c.cfg.Right.Topic.Topic, "records", tr.records, "undecodable", tr.undecodable, "spilled_runs", topicSorted.Spills())
 	}
 	if c.cfg.Bucket != "" {

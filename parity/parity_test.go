@@ -53,7 +53,7 @@ func TestSorterOrdersAndSpills(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSorter(t.TempDir(), tc.budget)
 			if tc.name == "multipass" {
-				s.budget = 20000 // below newSorter's floor, to force > maxFanIn runs
+				s.budget = 20000 // below newSorter's floor, to force more than maxFanIn runs
 			}
 			for _, it := range want {
 				if err := s.Add(it.ID, it.Version, it.Seq, it.Flag); err != nil {

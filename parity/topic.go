@@ -12,6 +12,7 @@ import (
 	"github.com/reindexer/reindexer/event"
 	"github.com/reindexer/reindexer/internal/jsonscan"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -53,6 +54,9 @@ func readTopic(ctx context.Context, t *Topic, cutoff time.Time, timePath []strin
 	ends, err := adm.ListCommittedOffsets(ctx, t.Topic)
 	if err == nil {
 		err = ends.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return out, fmt.Errorf("topic %s does not exist (%w)", t.Topic, err)
 	}
 	if err != nil {
 		return out, fmt.Errorf("topic %s: list end offsets: %w", t.Topic, err)

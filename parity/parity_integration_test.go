@@ -1,0 +1,404 @@
+//go:build integration
+
+package parity
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/reindexer/reindexer/event"
+	"github.com/reindexer/reindexer/internal/itest"
+	"github.com/reindexer/reindexer/internal/osreq"
+	"github.com/reindexer/reindexer/internal/refmodel"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var modes = []Mode{ModeCount, ModeSample, ModeFull}
+
+// want is the exact difference a comparison must report.
+type want struct {
+	onlyLeft, onlyRight []string
+	versions            []VersionDiff
+	buckets             []Bucket // with cfg.Bucket set
+}
+
+// check runs every mode on cfg and compares the Result with w: the verdict,
+// the counts (left and right given), the diff in every mode (net counts in
+// count mode, exact ids in full mode, and in sample mode, whose sample
+// covers the whole left side, exactly the ids only on the left and at other
+// versions), and the differing buckets.
+func check(t *testing.T, cfg Config, leftCount, rightCount int64, w want) {
+	t.Helper()
+	for _, m := range modes {
+		cfg.Mode = m
+		cfg.Sample = 1 << 20 // the whole left side: the sample's answer is exact
+		res := cmp(t, cfg)
+		n := int64(len(w.onlyLeft) + len(w.onlyRight) + len(w.versions))
+		if m == ModeCount {
+			n = 0 // counts cannot see versions
+		}
+		for _, b := range w.buckets {
+			n = max(n, b.Left-b.Right, b.Right-b.Left)
+		}
+		verdict := VerdictEqual
+		if n > cfg.Tolerance || leftCount-rightCount > cfg.Tolerance || rightCount-leftCount > cfg.Tolerance {
+			verdict = VerdictDrift
+		}
+		if res.Verdict != verdict {
+			t.Errorf("%s: verdict %s, want %s (%+v)", m, res.Verdict, verdict, res)
+		}
+		if res.Left.Count != leftCount || res.Right.Count != rightCount {
+			t.Errorf("%s: counts %d/%d, want %d/%d", m, res.Left.Count, res.Right.Count, leftCount, rightCount)
+		}
+		if cfg.Bucket != "" {
+			if !slices.Equal(res.Buckets, w.buckets) {
+				t.Errorf("%s: buckets %+v, want %+v", m, res.Buckets, w.buckets)
+			}
+			if res.Diff.Buckets != int64(len(w.buckets)) {
+				t.Errorf("%s: %d differing buckets, want %d", m, res.Diff.Buckets, len(w.buckets))
+			}
+		}
+		switch m {
+		case ModeCount:
+			if d := res.Diff; d.OnlyLeft != max(leftCount-rightCount, 0) || d.OnlyRight != max(rightCount-leftCount, 0) {
+				t.Errorf("count: diff %+v, want net %d", d, leftCount-rightCount)
+			}
+		case ModeSample:
+			if res.Sampled != int(leftCount) {
+				t.Errorf("sample: sampled %d, want all %d", res.Sampled, leftCount)
+			}
+			checkIDs(t, m, res, w.onlyLeft, nil, w.versions)
+		case ModeFull:
+			checkIDs(t, m, res, w.onlyLeft, w.onlyRight, w.versions)
+		}
+	}
+}
+
+func checkIDs(t *testing.T, m Mode, res Result, onlyLeft, onlyRight []string, versions []VersionDiff) {
+	t.Helper()
+	d := res.Diff
+	if d.OnlyLeft != int64(len(onlyLeft)) || d.OnlyRight != int64(len(onlyRight)) || d.VersionDiffers != int64(len(versions)) {
+		t.Errorf("%s: diff %+v, want %d only left, %d only right, %d versions", m, d, len(onlyLeft), len(onlyRight), len(versions))
+	}
+	sortedIDs := func(ids []string) []string { ids = slices.Clone(ids); sort.Strings(ids); return ids }
+	if m == ModeSample {
+		// A sample lists its ids in sample order: any MaxIDs of them.
+		if len(res.IDs.OnlyLeft) != min(len(onlyLeft), DefaultMaxIDs) {
+			t.Errorf("%s: %d ids listed only left, want %d", m, len(res.IDs.OnlyLeft), min(len(onlyLeft), DefaultMaxIDs))
+		}
+		for _, id := range res.IDs.OnlyLeft {
+			if !slices.Contains(onlyLeft, id) {
+				t.Errorf("%s: %s listed only left, want one of %v", m, id, onlyLeft)
+			}
+		}
+		onlyLeft = sortedIDs(res.IDs.OnlyLeft)
+	}
+	if got, want := sortedIDs(res.IDs.OnlyLeft), capped(onlyLeft, DefaultMaxIDs); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+		t.Errorf("%s: only left %v, want %v", m, got, want)
+	}
+	if got, want := sortedIDs(res.IDs.OnlyRight), capped(onlyRight, DefaultMaxIDs); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+		t.Errorf("%s: only right %v, want %v", m, got, want)
+	}
+	gotV := slices.Clone(res.IDs.VersionDiffers)
+	slices.SortFunc(gotV, func(a, b VersionDiff) int { return strings.Compare(a.ID, b.ID) })
+	if !slices.Equal(gotV, versions) {
+		t.Errorf("%s: versions %+v, want %+v", m, gotV, versions)
+	}
+}
+
+// TestParityIndices: equal indices are equal in every mode; then each kind
+// of drift, injected alone into a copy, is reported exactly.
+func TestParityIndices(t *testing.T) {
+	env := itest.Services(t)
+	cl := itest.OpenSearch(t, env)
+	events := chatStream(1, 3000)
+	model := itest.Model(t, refmodel.ModeDelete, events)
+	ids := live(model)
+	n := int64(len(ids))
+	base := indexOf(t, env, cl, model)
+	pair := func(right string) Config {
+		return Config{Left: Side{Client: cl, Index: base}, Right: Side{Client: cl, Index: right}}
+	}
+	// Per-room and per-day counts of the model, to state the buckets.
+	room := map[string][]string{}
+	day := map[string][]string{}
+	for _, id := range ids {
+		room[field(t, model[id].Source, "room_id")] = append(room[field(t, model[id].Source, "room_id")], id)
+		d := field(t, model[id].Source, "created_at")[:10] + "T00:00:00Z"
+		day[d] = append(day[d], id)
+	}
+	if len(day) < 3 {
+		t.Fatalf("the stream spans %d days, want at least 3", len(day))
+	}
+
+	t.Run("equal", func(t *testing.T) {
+		right := indexOf(t, env, cl, model)
+		for _, b := range []string{"", "room_id", "created_at:1d", "created_at:6h"} {
+			cfg := pair(right)
+			cfg.Bucket = b
+			check(t, cfg, n, n, want{})
+		}
+	})
+
+	t.Run("missing in one bucket", func(t *testing.T) {
+		right := indexOf(t, env, cl, model)
+		gone := room["r3"][:7]
+		deleteIDs(t, cl, right, gone)
+		cfg := pair(right)
+		cfg.Bucket = "room_id"
+		r3 := int64(len(room["r3"]))
+		check(t, cfg, n, n-7, want{onlyLeft: gone, buckets: []Bucket{{Key: "r3", Left: r3, Right: r3 - 7}}})
+	})
+
+	t.Run("extra documents", func(t *testing.T) {
+		extra := maps.Clone(model)
+		var added []string
+		for i := range 5 {
+			id := fmt.Sprintf("extra-%d", i)
+			extra[id] = refmodel.Doc{Version: 1, Source: json.RawMessage(`{"room_id":"r-new","created_at":"2024-11-24T12:00:00Z"}`)}
+			added = append(added, id)
+		}
+		right := indexOf(t, env, cl, extra)
+		cfg := pair(right)
+		cfg.Bucket = "room_id"
+		check(t, cfg, n, n+5, want{onlyRight: added, buckets: []Bucket{{Key: "r-new", Left: 0, Right: 5}}})
+		cfg.Tolerance = 5
+		check(t, cfg, n, n+5, want{onlyRight: added, buckets: []Bucket{{Key: "r-new", Left: 0, Right: 5}}})
+	})
+
+	t.Run("older versions", func(t *testing.T) {
+		older := maps.Clone(model)
+		var versions []VersionDiff
+		for _, id := range ids[10:14] {
+			d := older[id]
+			versions = append(versions, VersionDiff{ID: id, Left: d.Version, Right: d.Version - 1})
+			d.Version--
+			older[id] = d
+		}
+		right := indexOf(t, env, cl, older)
+		cfg := pair(right)
+		cfg.Bucket = "created_at:1d"
+		check(t, cfg, n, n, want{versions: versions})
+	})
+
+	t.Run("deleted range", func(t *testing.T) {
+		right := indexOf(t, env, cl, model)
+		days := slices.Sorted(maps.Keys(day))
+		gone := day[days[1]]
+		deleteIDs(t, cl, right, gone)
+		cfg := pair(right)
+		cfg.Bucket = "created_at:1d"
+		k := int64(len(gone))
+		check(t, cfg, n, n-k, want{onlyLeft: gone, buckets: []Bucket{{Key: days[1], Left: k, Right: 0}}})
+	})
+
+	t.Run("tombstone-mode copy", func(t *testing.T) {
+		tmodel := itest.Model(t, refmodel.ModeTombstone, events)
+		right := indexOf(t, env, cl, tmodel)
+		tombstones := int64(len(tmodel) - len(ids))
+		if tombstones == 0 {
+			t.Fatal("the stream has no deletes")
+		}
+		cfg := pair(right)
+		cfg.Bucket = "room_id"
+		check(t, cfg, n, n, want{})
+		cfg.Mode = ModeFull
+		res := cmp(t, cfg)
+		if res.Left.Tombstones != 0 || res.Right.Tombstones != tombstones {
+			t.Errorf("tombstones %d/%d, want 0/%d", res.Left.Tombstones, res.Right.Tombstones, tombstones)
+		}
+		// A tombstone where the other side has a live document is drift.
+		live := maps.Clone(tmodel)
+		var revived []string
+		for id, d := range tmodel {
+			if d.Tombstone && len(revived) < 3 {
+				revived = append(revived, id)
+				live[id] = refmodel.Doc{Version: d.Version, Source: json.RawMessage(`{"room_id":"r1"}`)}
+			}
+		}
+		sort.Strings(revived)
+		check(t, Config{Left: Side{Client: cl, Index: indexOf(t, env, cl, live)}, Right: Side{Client: cl, Index: right}}, n+3, n, want{onlyLeft: revived})
+	})
+
+	t.Run("full mode spills", func(t *testing.T) {
+		right := indexOf(t, env, cl, model)
+		cfg := pair(right)
+		cfg.Mode = ModeFull
+		cfg.MemoryBytes = 1 << 16 // a few KB of ids per run: every side spills
+		cfg.PageSize = 500
+		res := cmp(t, cfg)
+		if res.Verdict != VerdictEqual || res.Left.Count != n || res.SpilledRuns < 2 {
+			t.Errorf("got %+v, want equal, %d docs, spilled runs", res, n)
+		}
+	})
+}
+
+// TestParitySettle: differences inside the settle window are left out on
+// both sides; one outside it is reported.
+func TestParitySettle(t *testing.T) {
+	env := itest.Services(t)
+	cl := itest.OpenSearch(t, env)
+	events := chatStream(3, 2000)
+	model := itest.Model(t, refmodel.ModeDelete, events)
+	ids := live(model)
+	sort.Slice(ids, func(i, j int) bool {
+		return field(t, model[ids[i]].Source, "created_at") < field(t, model[ids[j]].Source, "created_at")
+	})
+	// The cutoff: the created_at of the 90th percentile document.
+	cutAt := ids[len(ids)*9/10]
+	cutoff, err := time.Parse(time.RFC3339Nano, field(t, model[cutAt].Source, "created_at"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent := ids[len(ids)*9/10:]
+	old := ids[:len(ids)*9/10]
+	drifted := maps.Clone(model)
+	for _, id := range recent[:5] {
+		delete(drifted, id) // not yet indexed on the right
+	}
+	for _, id := range recent[5:8] {
+		d := drifted[id]
+		d.Version-- // an older version on the right
+		drifted[id] = d
+	}
+	delete(drifted, old[0]) // real drift
+	base := indexOf(t, env, cl, model)
+	right := indexOf(t, env, cl, drifted)
+	cfg := Config{
+		Left: Side{Client: cl, Index: base}, Right: Side{Client: cl, Index: right},
+		Settle: time.Hour, TimeField: "created_at", Now: func() time.Time { return cutoff.Add(time.Hour) },
+	}
+	settled := int64(len(old))
+	check(t, cfg, settled, settled-1, want{onlyLeft: []string{old[0]}})
+	cfg.Settle, cfg.TimeField = 0, ""
+	all := int64(len(ids))
+	res := cmp(t, Config{Left: cfg.Left, Right: cfg.Right, Mode: ModeFull})
+	if res.Left.Count != all || res.Diff.OnlyLeft != 6 || res.Diff.VersionDiffers != 3 {
+		t.Errorf("without settle: %+v, want 6 only left and 3 versions of %d", res.Diff, all)
+	}
+}
+
+// TestParityCouldNotCheck: an unreachable cluster, a missing index, failed
+// shards and a closed index are "could not check", never a number.
+func TestParityCouldNotCheck(t *testing.T) {
+	env := itest.Services(t)
+	cl := itest.OpenSearch(t, env)
+	model := itest.Model(t, refmodel.ModeDelete, chatStream(4, 300))
+	good := indexOf(t, env, cl, model)
+	dead, err := opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{Addresses: []string{"http://127.0.0.1:1"}, DisableRetry: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// keyword-typed created_at: a date histogram fails on this index's shards.
+	other := itest.Name(t, "parity-kw")
+	itest.CreateIndex(t, env, other, `{"settings":{"number_of_shards":1,"number_of_replicas":0},"mappings":{"properties":{"created_at":{"type":"keyword"}}}}`)
+	loadDocs(t, cl, other, map[string]refmodel.Doc{"x": {Version: 1, Source: json.RawMessage(`{"created_at":"2024-11-24T12:00:00Z"}`)}})
+	closed := newIndex(t, env, "parity-closed")
+	if _, err := osreq.Do(t.Context(), cl, http.MethodPost, "/"+closed+"/_close", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		reason string
+	}{
+		{"unreachable", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: dead, Index: good}}, "connection refused"},
+		{"missing index", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "-missing"}}, "no such index"},
+		{"failed shards", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "," + other}, Bucket: "created_at:1d"}, "1 of 3 shards failed"},
+		{"closed index", Config{Left: Side{Client: cl, Index: good + "," + closed}, Right: Side{Client: cl, Index: good}}, "closed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, m := range modes {
+				tc.cfg.Mode = m
+				res, err := Compare(t.Context(), tc.cfg)
+				if err == nil || res.Verdict != VerdictError || !strings.Contains(res.Error, tc.reason) {
+					t.Errorf("%s: got %v, verdict %s, error %q; want could not check with %q", m, err, res.Verdict, res.Error, tc.reason)
+				}
+			}
+		})
+	}
+}
+
+// topicSide reads topic with the default envelope.
+func topicSide(env *itest.Env, topic string) Side {
+	return Side{Topic: &Topic{Kafka: []kgo.Opt{kgo.SeedBrokers(env.KafkaBrokers...)}, Topic: topic, Decoder: event.Config{}}}
+}
+
+// TestParityTopic: the live ids and versions a topic implies equal the
+// reference model's, in memory and when they spill to disk; drift against
+// the index is reported exactly.
+func TestParityTopic(t *testing.T) {
+	env := itest.Services(t)
+	cl := itest.OpenSearch(t, env)
+	events := chatStream(5, 20000)
+	topic := itest.Name(t, "parity")
+	itest.CreateTopic(t, env, topic, 3)
+	itest.Produce(t, env, topic, events)
+	model := itest.Model(t, refmodel.ModeDelete, events)
+	tmodel := itest.Model(t, refmodel.ModeTombstone, events)
+	ids := live(model)
+	n, deleted := int64(len(ids)), int64(len(tmodel)-len(ids))
+	index := indexOf(t, env, cl, model)
+	for _, mem := range []int64{DefaultMemoryBytes, 1 << 20} {
+		t.Run(fmt.Sprintf("memory %d", mem), func(t *testing.T) {
+			for _, m := range modes {
+				res := cmp(t, Config{Left: Side{Client: cl, Index: index}, Right: topicSide(env, topic), Mode: m, MemoryBytes: mem, Sample: 5000})
+				if res.Verdict != VerdictEqual || res.Right.Count != n || res.Right.Tombstones != deleted || res.Left.Count != n {
+					t.Errorf("%s: %+v; want equal, %d live and %d deleted ids", m, res, n, deleted)
+				}
+				if m == ModeSample && res.Sampled != 5000 {
+					t.Errorf("sample: sampled %d", res.Sampled)
+				}
+				if spilled := res.SpilledRuns > 0; spilled != (mem < DefaultMemoryBytes) {
+					t.Errorf("%s: spilled %d runs with %d bytes", m, res.SpilledRuns, mem)
+				}
+			}
+		})
+	}
+	t.Run("drift", func(t *testing.T) {
+		drifted := maps.Clone(model)
+		gone := ids[100:105]
+		for _, id := range gone {
+			delete(drifted, id)
+		}
+		var versions []VersionDiff
+		for _, id := range ids[200:202] {
+			d := drifted[id]
+			versions = append(versions, VersionDiff{ID: id, Left: d.Version - 1, Right: d.Version})
+			d.Version--
+			drifted[id] = d
+		}
+		cfg := Config{Left: Side{Client: cl, Index: indexOf(t, env, cl, drifted)}, Right: topicSide(env, topic), MemoryBytes: 1 << 20}
+		cfg.Mode = ModeFull
+		res := cmp(t, cfg)
+		if res.Verdict != VerdictDrift || res.Left.Count != n-5 || res.Right.Count != n {
+			t.Errorf("full: %+v", res)
+		}
+		checkIDs(t, ModeFull, res, nil, gone, versions)
+		cfg.Mode = ModeCount
+		if res := cmp(t, cfg); res.Verdict != VerdictDrift || res.Diff.OnlyRight != 5 {
+			t.Errorf("count: %+v", res)
+		}
+	})
+	t.Run("tombstone-mode index", func(t *testing.T) {
+		res := cmp(t, Config{Left: Side{Client: cl, Index: indexOf(t, env, cl, tmodel)}, Right: topicSide(env, topic), Mode: ModeFull})
+		if res.Verdict != VerdictEqual || res.Left.Tombstones != deleted || res.Right.Tombstones != deleted {
+			t.Errorf("%+v", res)
+		}
+	})
+	t.Run("missing topic", func(t *testing.T) {
+		_, err := Compare(t.Context(), Config{Left: Side{Client: cl, Index: index}, Right: topicSide(env, topic+"-missing")})
+		if err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("got %v", err)
+		}
+	})
+}
