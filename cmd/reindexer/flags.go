@@ -116,7 +116,7 @@ func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
 	for _, b := range strings.Split(k.brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			if _, _, err := net.SplitHostPort(b); err != nil {
-				return nil, usageError{fmt.Errorf("flag --brokers: %q is not host:port", b)}
+				return nil, usageError{fmt.Errorf("flag --brokers: %q is not host:port", redactURLs(b))}
 			}
 			brokers = append(brokers, b)
 		}
@@ -172,7 +172,7 @@ func (o *osFlags) clients(conns int) (admin *opensearchapi.Client, bulk *opensea
 	for _, u := range strings.Split(o.urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-				return nil, nil, usageError{fmt.Errorf("flag --opensearch: %q must start with http:// or https://", u)}
+				return nil, nil, usageError{fmt.Errorf("flag --opensearch: %q must start with http:// or https://", redactURLs(u))}
 			}
 			addrs = append(addrs, u)
 		}
@@ -252,6 +252,8 @@ type pipelineFlags struct {
 
 	idFrom, versionFrom, opFrom, docFrom, routingFrom string
 	tombstoneVersionHeader                            string
+	tombstoneRoutingHeader                            string
+	idEncoding                                        string
 	maxDocBytes                                       int
 
 	lanes          int
@@ -285,10 +287,12 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.tombstoneField, "tombstone-field", indexer.DefaultTombstoneField, "marker field of tombstone documents (--delete-mode tombstone); filter it out of searches")
 	fs.StringVar(&p.versionType, "version-type", "external", "OpenSearch version type: external (equal version = 409, no write) or external_gte (equal version rewrites)")
 	fs.StringVar(&p.idFrom, "id-from", "json:/id", "where the document id is: json:/pointer, key or header:NAME")
-	fs.StringVar(&p.versionFrom, "version-from", "json:/version", "where the version is: json:/pointer, header:NAME, offset (unsafe if keys move between partitions or the topic is recreated) or timestamp")
+	fs.StringVar(&p.versionFrom, "version-from", "json:/version", "where the version is: json:/pointer, header:NAME, offset (unsafe if keys move between partitions or the topic is recreated) or timestamp (unsafe if two changes of a document can share a millisecond, e.g. LogAppendTime batches: the later one is dropped as a duplicate)")
 	fs.StringVar(&p.opFrom, "op-from", "json:/op", "where the op (upsert|delete) is: json:/pointer, header:NAME, or none (every non-null value is an upsert)")
 	fs.StringVar(&p.docFrom, "doc-from", "json:/doc", "where the document is: json:/pointer or value (the whole record value)")
-	fs.StringVar(&p.routingFrom, "routing-from", "none", "custom routing: json:/pointer, key, header:NAME or none")
+	fs.StringVar(&p.routingFrom, "routing-from", "none", "custom routing: json:/pointer, key, header:NAME or none; deletes must carry the same routing as their upserts")
+	fs.StringVar(&p.tombstoneRoutingHeader, "tombstone-routing-header", "routing", "header carrying the routing of Kafka tombstones when --routing-from is json:...; a tombstone without it is dead-lettered (missing_routing), an empty value means no routing")
+	fs.StringVar(&p.idEncoding, "id-encoding", "strict", "ids and routing values from the key or a header: strict (as they are; not valid UTF-8 is dead-lettered as invalid_id_encoding), hex or base64url (every such id encoded, so binary keys never collide)")
 	fs.StringVar(&p.tombstoneVersionHeader, "tombstone-version-header", "version", "header carrying the version of Kafka tombstones (null values) when the version comes from JSON")
 	fs.IntVar(&p.maxDocBytes, "max-doc-bytes", 0, "dead-letter documents larger than this (default: --batch-bytes)")
 	fs.IntVar(&p.lanes, "lanes", consumer.DefaultLanes, "bulk requests in flight; each partition is written by one lane, in order")
@@ -331,6 +335,9 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 		if _, err := event.ParseSource(f.val); err != nil {
 			return usageError{fmt.Errorf("flag --%s: %v", f.name, err)}
 		}
+	}
+	if _, err := event.ParseIDEncoding(p.idEncoding); err != nil {
+		return usageError{fmt.Errorf("flag --id-encoding: %v", err)}
 	}
 	if _, err := event.NewDecoder(p.decoderConfig()); err != nil {
 		return usageError{fmt.Errorf("flags --*-from: %v", err)}
@@ -399,6 +406,7 @@ func (p *pipelineFlags) decoderConfig() event.Config {
 		v, _ := event.ParseSource(s)
 		return v
 	}
+	idEncoding, _ := event.ParseIDEncoding(p.idEncoding) // checked by validate
 	maxDoc := p.maxDocBytes
 	if maxDoc == 0 {
 		maxDoc = p.batchBytes
@@ -406,6 +414,8 @@ func (p *pipelineFlags) decoderConfig() event.Config {
 	return event.Config{
 		ID: src(p.idFrom), Version: src(p.versionFrom), Op: src(p.opFrom), Doc: src(p.docFrom), Routing: src(p.routingFrom),
 		TombstoneVersionHeader: p.tombstoneVersionHeader,
+		TombstoneRoutingHeader: p.tombstoneRoutingHeader,
+		IDEncoding:             idEncoding,
 		MaxDocBytes:            maxDoc,
 	}
 }
@@ -472,6 +482,12 @@ func (p *pipelineFlags) build(stderr io.Writer) (*env, error) {
 	e.decoder = p.decoderConfig()
 	if e.decoder.Version.Kind == event.FromOffset {
 		e.log.Warn("versions come from Kafka offsets: unsafe if a document's key moves between partitions or the topic is recreated (its offsets restart, so new events look older than indexed ones)")
+	}
+	if e.decoder.Version.Kind == event.FromTimestamp {
+		e.log.Warn("versions come from record timestamps in milliseconds: unsafe when two changes of one document share a millisecond "+
+			"(a producer batch under LogAppendTime shares one timestamp): with external versions the later change is dropped as a duplicate "+
+			"and the older one stays; with external_gte a replay re-applies whichever came last. Use a version that grows with every change (e.g. --version-from json:/version)",
+			"version_type", p.versionType)
 	}
 	return e, nil
 }

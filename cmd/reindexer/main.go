@@ -59,8 +59,11 @@ func main() {
 	os.Exit(code)
 }
 
-// Main runs the command line args and returns the exit code.
+// Main runs the command line args and returns the exit code. No secret of
+// args or of the REINDEXER_* environment reaches stdout or stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	secrets := secretsIn(args, os.Environ())
+	stdout, stderr = scrub(stdout, secrets), scrub(stderr, secrets)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, rootUsage)
 		if len(args) == 0 {

@@ -556,7 +556,7 @@ type reporter struct {
 func newReporter(w io.Writer, mode string, log interface{ Info(string, ...any) }) *reporter {
 	if mode == "auto" {
 		mode = "log"
-		if f, ok := w.(*os.File); ok {
+		if f, ok := unwrapWriter(w).(*os.File); ok {
 			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 				mode = "bar"
 			}

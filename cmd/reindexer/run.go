@@ -241,7 +241,7 @@ func preflight(ctx context.Context, e *env, f *pipelineFlags, bounded bool) (con
 	defer cancel()
 	cluster, err := indexer.ClusterInfo(pctx, e.admin)
 	if err != nil {
-		return conn, fmt.Errorf("cannot reach OpenSearch at %s: %w", f.os.urls, err)
+		return conn, fmt.Errorf("cannot reach OpenSearch at %s: %w", redactURLs(f.os.urls), err)
 	}
 	conn.cluster = cluster
 	if ok, why := cluster.Supported(); !ok {
