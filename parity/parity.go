@@ -115,10 +115,12 @@ type Config struct {
 	// (default DefaultSample).
 	Sample int
 	// Tolerance is how many differing documents still count as equal
-	// (default 0). What counts: the count difference in ModeCount (the sum
-	// of per-bucket differences when Bucket is set), the sampled
-	// differences plus the count difference in ModeSample, and
-	// only_left + only_right + version_differs in ModeFull.
+	// (default 0). What counts (Result.Drift): in ModeFull the exact
+	// only_left + only_right + version_differs; in ModeCount the count
+	// difference or, when Bucket is set and larger, the sum of the
+	// per-bucket differences (a document that moved between buckets counts
+	// twice); in ModeSample the largest of those and the sampled
+	// differences.
 	Tolerance int64
 	// TombstoneField marks tombstone documents (default
 	// DefaultTombstoneField). A document that has the field is not live.
@@ -275,13 +277,13 @@ func Compare(ctx context.Context, cfg Config) (Result, error) {
 	if abs < 0 {
 		abs = -abs
 	}
-	res.Drift = abs
-	if res.Bucket != "" {
-		res.Drift = max(res.Drift, c.bucketSum)
-	}
-	if res.Mode != ModeCount {
-		res.Drift = max(res.Drift, res.Diff.OnlyLeft+res.Diff.OnlyRight+res.Diff.VersionDiffers)
-	} else {
+	switch res.Mode {
+	case ModeFull:
+		res.Drift = res.Diff.OnlyLeft + res.Diff.OnlyRight + res.Diff.VersionDiffers
+	case ModeSample:
+		res.Drift = max(abs, c.bucketSum, res.Diff.OnlyLeft+res.Diff.VersionDiffers)
+	default:
+		res.Drift = max(abs, c.bucketSum)
 		res.Diff.OnlyLeft, res.Diff.OnlyRight = max(res.Left.Count-res.Right.Count, 0), max(res.Right.Count-res.Left.Count, 0)
 	}
 	res.Verdict = VerdictEqual

@@ -154,15 +154,29 @@ type osFlags struct {
 	tlsCA       string
 	tlsInsecure bool
 	compress    bool
+	prefix      string // flag-name prefix of this registration ("" or "against-")
 }
 
-func (o *osFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.urls, "opensearch", "", "OpenSearch URL(s), comma-separated, e.g. https://search.example:9200 (required)")
-	fs.StringVar(&o.username, "opensearch-username", "", "OpenSearch basic-auth user")
-	fs.StringVar(&o.password, "opensearch-password", "", "OpenSearch basic-auth password (prefer REINDEXER_OPENSEARCH_PASSWORD; never logged)")
-	fs.StringVar(&o.tlsCA, "opensearch-tls-ca", "", "PEM file of CAs to verify OpenSearch")
-	fs.BoolVar(&o.tlsInsecure, "opensearch-tls-insecure", false, "skip verification of OpenSearch's certificate (testing only)")
-	fs.BoolVar(&o.compress, "opensearch-gzip", false, "gzip bulk request bodies (saves network, costs CPU on both sides)")
+func (o *osFlags) register(fs *flag.FlagSet) { o.registerAs(fs, "") }
+
+// registerAs registers the OpenSearch flags with every name prefixed by
+// prefix (e.g. "against-" for the other side of a comparison, whose
+// variables are then REINDEXER_AGAINST_OPENSEARCH...). Only the unprefixed
+// registration has --opensearch-gzip (bulk bodies).
+func (o *osFlags) registerAs(fs *flag.FlagSet, prefix string) {
+	o.prefix = prefix
+	urlUsage := "OpenSearch URL(s), comma-separated, e.g. https://search.example:9200 (required)"
+	if prefix != "" {
+		urlUsage = "OpenSearch URL(s) of the other side, comma-separated (default: --opensearch with its credentials and TLS settings)"
+	}
+	fs.StringVar(&o.urls, prefix+"opensearch", "", urlUsage)
+	fs.StringVar(&o.username, prefix+"opensearch-username", "", "OpenSearch basic-auth user")
+	fs.StringVar(&o.password, prefix+"opensearch-password", "", "OpenSearch basic-auth password (prefer "+envName(prefix+"opensearch-password")+"; never logged)")
+	fs.StringVar(&o.tlsCA, prefix+"opensearch-tls-ca", "", "PEM file of CAs to verify OpenSearch")
+	fs.BoolVar(&o.tlsInsecure, prefix+"opensearch-tls-insecure", false, "skip verification of OpenSearch's certificate (testing only)")
+	if prefix == "" {
+		fs.BoolVar(&o.compress, "opensearch-gzip", false, "gzip bulk request bodies (saves network, costs CPU on both sides)")
+	}
 }
 
 // clients returns an admin client (with the transport's own retries) and a
@@ -172,19 +186,19 @@ func (o *osFlags) clients(conns int) (admin *opensearchapi.Client, bulk *opensea
 	for _, u := range strings.Split(o.urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-				return nil, nil, usageError{fmt.Errorf("flag --opensearch: %q must start with http:// or https://", redactURLs(u))}
+				return nil, nil, usageError{fmt.Errorf("flag --%sopensearch: %q must start with http:// or https://", o.prefix, redactURLs(u))}
 			}
 			addrs = append(addrs, u)
 		}
 	}
 	if len(addrs) == 0 {
-		return nil, nil, usageError{fmt.Errorf("flag --opensearch is required (or set %s)", envName("opensearch"))}
+		return nil, nil, usageError{fmt.Errorf("flag --%sopensearch is required (or set %s)", o.prefix, envName(o.prefix+"opensearch"))}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = conns + 4
 	tr.MaxConnsPerHost = 0
 	if o.tlsCA != "" || o.tlsInsecure {
-		cfg, err := tlsConfig("opensearch-tls", o.tlsCA, "", "", o.tlsInsecure)
+		cfg, err := tlsConfig(o.prefix+"opensearch-tls", o.tlsCA, "", "", o.tlsInsecure)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -250,11 +264,7 @@ type pipelineFlags struct {
 	tombstoneField string
 	versionType    string
 
-	idFrom, versionFrom, opFrom, docFrom, routingFrom string
-	tombstoneVersionHeader                            string
-	tombstoneRoutingHeader                            string
-	idEncoding                                        string
-	maxDocBytes                                       int
+	decodeFlags
 
 	lanes          int
 	batchBytes     int
@@ -286,15 +296,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.deleteMode, "delete-mode", "delete", "how deletes are written: delete (real versioned deletes) or tombstone (a versioned marker document that can never be resurrected)")
 	fs.StringVar(&p.tombstoneField, "tombstone-field", indexer.DefaultTombstoneField, "marker field of tombstone documents (--delete-mode tombstone); filter it out of searches")
 	fs.StringVar(&p.versionType, "version-type", "external", "OpenSearch version type: external (equal version = 409, no write) or external_gte (equal version rewrites)")
-	fs.StringVar(&p.idFrom, "id-from", "json:/id", "where the document id is: json:/pointer, key or header:NAME")
-	fs.StringVar(&p.versionFrom, "version-from", "json:/version", "where the version is: json:/pointer, header:NAME, offset (unsafe if keys move between partitions or the topic is recreated) or timestamp (unsafe if two changes of a document can share a millisecond, e.g. LogAppendTime batches: the later one is dropped as a duplicate)")
-	fs.StringVar(&p.opFrom, "op-from", "json:/op", "where the op (upsert|delete) is: json:/pointer, header:NAME, or none (every non-null value is an upsert)")
-	fs.StringVar(&p.docFrom, "doc-from", "json:/doc", "where the document is: json:/pointer or value (the whole record value)")
-	fs.StringVar(&p.routingFrom, "routing-from", "none", "custom routing: json:/pointer, key, header:NAME or none; deletes must carry the same routing as their upserts")
-	fs.StringVar(&p.tombstoneRoutingHeader, "tombstone-routing-header", "routing", "header carrying the routing of Kafka tombstones when --routing-from is json:...; a tombstone without it is dead-lettered (missing_routing), an empty value means no routing")
-	fs.StringVar(&p.idEncoding, "id-encoding", "strict", "ids and routing values from the key or a header: strict (as they are; not valid UTF-8 is dead-lettered as invalid_id_encoding), hex or base64url (every such id encoded, so binary keys never collide)")
-	fs.StringVar(&p.tombstoneVersionHeader, "tombstone-version-header", "version", "header carrying the version of Kafka tombstones (null values) when the version comes from JSON")
-	fs.IntVar(&p.maxDocBytes, "max-doc-bytes", 0, "dead-letter documents larger than this (default: --batch-bytes)")
+	p.decodeFlags.register(fs)
 	fs.IntVar(&p.lanes, "lanes", consumer.DefaultLanes, "bulk requests in flight; each partition is written by one lane, in order")
 	fs.IntVar(&p.batchBytes, "batch-bytes", consumer.DefaultBatchBytes, "close a bulk request at this many bytes")
 	fs.IntVar(&p.batchDocs, "batch-docs", consumer.DefaultBatchDocs, "close a bulk request at this many documents")
@@ -331,16 +333,8 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 	default:
 		return usageError{fmt.Errorf("flag --version-type: %q is not external or external_gte", p.versionType)}
 	}
-	for _, f := range []struct{ name, val string }{{"id-from", p.idFrom}, {"version-from", p.versionFrom}, {"op-from", p.opFrom}, {"doc-from", p.docFrom}, {"routing-from", p.routingFrom}} {
-		if _, err := event.ParseSource(f.val); err != nil {
-			return usageError{fmt.Errorf("flag --%s: %v", f.name, err)}
-		}
-	}
-	if _, err := event.ParseIDEncoding(p.idEncoding); err != nil {
-		return usageError{fmt.Errorf("flag --id-encoding: %v", err)}
-	}
-	if _, err := event.NewDecoder(p.decoderConfig()); err != nil {
-		return usageError{fmt.Errorf("flags --*-from: %v", err)}
+	if err := p.decodeFlags.validate(p.batchBytes); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		name string
@@ -401,7 +395,51 @@ func (p *pipelineFlags) memoryBytes() (int64, error) {
 	return n, nil
 }
 
-func (p *pipelineFlags) decoderConfig() event.Config {
+func (p *pipelineFlags) decoderConfig() event.Config { return p.decodeFlags.config(p.batchBytes) }
+
+// decodeFlags say where the id, version, op, document and routing of an
+// event come from: the same flags (and variables) wherever events are
+// decoded (run, replay, parity --against-topic).
+type decodeFlags struct {
+	idFrom, versionFrom, opFrom, docFrom, routingFrom string
+	tombstoneVersionHeader                            string
+	tombstoneRoutingHeader                            string
+	idEncoding                                        string
+	maxDocBytes                                       int
+}
+
+func (p *decodeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.idFrom, "id-from", "json:/id", "where the document id is: json:/pointer, key or header:NAME")
+	fs.StringVar(&p.versionFrom, "version-from", "json:/version", "where the version is: json:/pointer, header:NAME, offset (unsafe if keys move between partitions or the topic is recreated) or timestamp (unsafe if two changes of a document can share a millisecond, e.g. LogAppendTime batches: the later one is dropped as a duplicate)")
+	fs.StringVar(&p.opFrom, "op-from", "json:/op", "where the op (upsert|delete) is: json:/pointer, header:NAME, or none (every non-null value is an upsert)")
+	fs.StringVar(&p.docFrom, "doc-from", "json:/doc", "where the document is: json:/pointer or value (the whole record value)")
+	fs.StringVar(&p.routingFrom, "routing-from", "none", "custom routing: json:/pointer, key, header:NAME or none; deletes must carry the same routing as their upserts")
+	fs.StringVar(&p.tombstoneRoutingHeader, "tombstone-routing-header", "routing", "header carrying the routing of Kafka tombstones when --routing-from is json:...; a tombstone without it is dead-lettered (missing_routing), an empty value means no routing")
+	fs.StringVar(&p.idEncoding, "id-encoding", "strict", "ids and routing values from the key or a header: strict (as they are; not valid UTF-8 is dead-lettered as invalid_id_encoding), hex or base64url (every such id encoded, so binary keys never collide)")
+	fs.StringVar(&p.tombstoneVersionHeader, "tombstone-version-header", "version", "header carrying the version of Kafka tombstones (null values) when the version comes from JSON")
+	fs.IntVar(&p.maxDocBytes, "max-doc-bytes", 0, "dead-letter documents larger than this (default: --batch-bytes)")
+}
+
+// validate checks the decoding flags; defaultMaxDoc is what
+// --max-doc-bytes 0 means.
+func (p *decodeFlags) validate(defaultMaxDoc int) error {
+	for _, f := range []struct{ name, val string }{{"id-from", p.idFrom}, {"version-from", p.versionFrom}, {"op-from", p.opFrom}, {"doc-from", p.docFrom}, {"routing-from", p.routingFrom}} {
+		if _, err := event.ParseSource(f.val); err != nil {
+			return usageError{fmt.Errorf("flag --%s: %v", f.name, err)}
+		}
+	}
+	if _, err := event.ParseIDEncoding(p.idEncoding); err != nil {
+		return usageError{fmt.Errorf("flag --id-encoding: %v", err)}
+	}
+	if _, err := event.NewDecoder(p.config(defaultMaxDoc)); err != nil {
+		return usageError{fmt.Errorf("flags --*-from: %v", err)}
+	}
+	return nil
+}
+
+// config returns the decoder configuration; --max-doc-bytes 0 means
+// defaultMaxDoc.
+func (p *decodeFlags) config(defaultMaxDoc int) event.Config {
 	src := func(s string) event.Source {
 		v, _ := event.ParseSource(s)
 		return v
@@ -409,7 +447,7 @@ func (p *pipelineFlags) decoderConfig() event.Config {
 	idEncoding, _ := event.ParseIDEncoding(p.idEncoding) // checked by validate
 	maxDoc := p.maxDocBytes
 	if maxDoc == 0 {
-		maxDoc = p.batchBytes
+		maxDoc = defaultMaxDoc
 	}
 	return event.Config{
 		ID: src(p.idFrom), Version: src(p.versionFrom), Op: src(p.opFrom), Doc: src(p.docFrom), Routing: src(p.routingFrom),

@@ -4,6 +4,7 @@
 //
 //	reindexer run      the long-running consumer-group indexer
 //	reindexer replay   a bounded, resumable replay (from a time, offsets, or a snapshot's gap)
+//	reindexer parity   a verdict on whether two indices, or an index and its topic, hold the same documents
 //	reindexer version  print the version
 //
 // Run "reindexer <command> -h" for a command's flags and examples. Every flag
@@ -80,6 +81,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = &ReplayCommand{stdout: stdout, stderr: stderr, getenv: env}
 	case "probe":
 		cmd = &ProbeCommand{stdout: stdout, stderr: stderr, getenv: env}
+	case "parity":
+		cmd = &ParityCommand{stdout: stdout, stderr: stderr, getenv: env}
 	case "version":
 		cmd = &VersionCommand{stdout: stdout}
 	default:
@@ -118,6 +121,7 @@ Usage:
 Commands:
   run       follow a topic as a consumer group and index every event (long-running)
   replay    replay a bounded range: from a time, from offsets, or the gap a snapshot is missing
+  parity    are two indices (or an index and its topic) equal? counts, a sample or every id and version
   probe     replay sample searches in rising rate steps, old vs new; stop where the new side fails
   version   print the version
 
