@@ -83,6 +83,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = &ProbeCommand{stdout: stdout, stderr: stderr, getenv: env}
 	case "parity":
 		cmd = &ParityCommand{stdout: stdout, stderr: stderr, getenv: env}
+	case "cutover":
+		cmd = &CutoverCommand{stdout: stdout, stderr: stderr, getenv: env}
 	case "version":
 		cmd = &VersionCommand{stdout: stdout}
 	default:
@@ -123,6 +125,7 @@ Commands:
   replay    replay a bounded range: from a time, from offsets, or the gap a snapshot is missing
   parity    are two indices (or an index and its topic) equal? counts, a sample or every id and version
   probe     replay sample searches in rising rate steps, old vs new; stop where the new side fails
+  cutover   swap an alias to a new index atomically when parity holds; --rollback undoes it
   version   print the version
 
 Every flag also reads REINDEXER_<FLAG> from the environment (e.g. REINDEXER_BROKERS).

@@ -52,11 +52,7 @@ type ProbeCommand struct {
 func (c *ProbeCommand) register(fs *flag.FlagSet) {
 	c.os.register(fs)
 	fs.StringVar(&c.index, "index", "", "index (or alias) on the new side to search (required)")
-	fs.StringVar(&c.against.urls, "against-opensearch", "", "OpenSearch URL(s) of the old side (default: --opensearch, with --against-index)")
-	fs.StringVar(&c.against.username, "against-opensearch-username", "", "old side's basic-auth user")
-	fs.StringVar(&c.against.password, "against-opensearch-password", "", "old side's basic-auth password (prefer REINDEXER_AGAINST_OPENSEARCH_PASSWORD; never logged)")
-	fs.StringVar(&c.against.tlsCA, "against-opensearch-tls-ca", "", "PEM file of CAs to verify the old side")
-	fs.BoolVar(&c.against.tlsInsecure, "against-opensearch-tls-insecure", false, "skip verification of the old side's certificate (testing only)")
+	c.against.registerAs(fs, "against-")
 	fs.StringVar(&c.againstIndex, "against-index", "", "index (or alias) on the old side, searched with the same queries at the same moments (default: --index, with --against-opensearch)")
 	fs.StringVar(&c.queries, "queries", "", "file of search bodies, one JSON object per line, e.g. a sample of the production query log (required)")
 	fs.Float64Var(&c.rate, "rate", 0, "full search rate in queries per second, sent to each side (required)")
@@ -137,14 +133,14 @@ func (c *ProbeCommand) Run(ctx context.Context, args []string) error {
 	_ = lvl.UnmarshalText([]byte(c.logLevel))
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: lvl}))
 
-	newClient, err := searchClient(&c.os, c.maxInFlight, "opensearch")
+	newClient, err := searchClient(&c.os, c.maxInFlight)
 	if err != nil {
 		return err
 	}
 	defer newClient.Close()
 	cfg.New = probe.Side{Name: "new", Client: newClient, Index: c.index}
 	if old := c.oldSide(); old != nil {
-		oldClient, err := searchClient(old, c.maxInFlight, "against-opensearch")
+		oldClient, err := searchClient(old, c.maxInFlight)
 		if err != nil {
 			return err
 		}
@@ -298,14 +294,9 @@ func (c *ProbeCommand) oldIndex() string {
 
 // searchClient returns a client for o that never retries (a retried 429
 // or timeout would hide it) with a connection pool for conns searches.
-// flagName names o's URL flag in errors.
-func searchClient(o *osFlags, conns int, flagName string) (*opensearchapi.Client, error) {
+func searchClient(o *osFlags, conns int) (*opensearchapi.Client, error) {
 	admin, bulk, err := o.clients(conns)
 	if err != nil {
-		if flagName != "opensearch" {
-			err = errors.New(strings.Replace(err.Error(), "flag --opensearch", "flag --"+flagName, 1))
-			return nil, usageError{err}
-		}
 		return nil, err
 	}
 	_ = admin.Close()
