@@ -21,10 +21,7 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/reindexer/reindexer/consumer"
 	"github.com/reindexer/reindexer/internal/itest"
 )
 
@@ -96,7 +93,7 @@ func versions(t *testing.T, cl *opensearchapi.Client, index, group string, parti
 	search(t, cl, index, map[string]any{
 		"size": 1000, "version": true,
 		"query": map[string]any{"bool": map[string]any{"filter": []any{
-			term("kind", kindCheckpoint), term("group", group), term("topic", "T"), term("index", "X"),
+			term("kind", kindCheckpoint), term("group", group), term("topic", "T"), term("topic_id", "TID"), term("index", "X"),
 			map[string]any{"term": map[string]any{"partition": partition}},
 		}}},
 	}, &ans)
@@ -183,7 +180,7 @@ func TestWriteBeforeIntegration(t *testing.T) {
 	base := time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
 	at := base.Add(30 * time.Minute) // the "t" of Before
 	cp := func(group string, p int32, off int64, when time.Time) Checkpoint {
-		return Checkpoint{Group: group, Topic: "T", Index: "X", Partition: p, Offset: off, Time: when, Host: "h", PID: 1}
+		return Checkpoint{Group: group, Topic: "T", TopicID: "TID", Complete: true, Index: "X", Partition: p, Offset: off, Time: when, Host: "h", PID: 1}
 	}
 	cps := []Checkpoint{
 		cp("g1", 0, 100, base.Add(1*time.Minute)),
@@ -202,8 +199,13 @@ func TestWriteBeforeIntegration(t *testing.T) {
 		cp("g1", 4, 1<<53+1, base.Add(5*time.Minute)),
 		cp("g2", 4, 1<<53, base.Add(6*time.Minute)),
 		// Other index, other topic: not this history.
-		{Group: "g1", Topic: "T", Index: "X2", Partition: 0, Offset: 9999, Time: base},
-		{Group: "g1", Topic: "T2", Index: "X", Partition: 0, Offset: 9999, Time: base},
+		{Group: "g1", Topic: "T", TopicID: "TID", Complete: true, Index: "X2", Partition: 0, Offset: 9999, Time: base},
+		{Group: "g1", Topic: "T2", TopicID: "TID", Complete: true, Index: "X", Partition: 0, Offset: 9999, Time: base},
+		// An earlier topic of the same name (another topic ID), and a
+		// group that started mid-stream (incomplete): never trusted.
+		{Group: "g1", Topic: "T", TopicID: "OLD", Complete: true, Index: "X", Partition: 0, Offset: 9998, Time: base},
+		{Group: "g5", Topic: "T", TopicID: "TID", Complete: false, Index: "X", Partition: 0, Offset: 9997, Time: base},
+		{Group: "g5", Topic: "T", TopicID: "TID", Complete: false, Index: "X", Partition: 2, Offset: 9997, Time: base},
 	}
 	start := time.Now()
 	if err := store.Write(ctx, cps); err != nil {
@@ -221,7 +223,7 @@ func TestWriteBeforeIntegration(t *testing.T) {
 	}
 
 	start = time.Now()
-	got, err := store.Before(ctx, "T", "X", at)
+	got, err := store.Before(ctx, "T", "TID", "X", at)
 	if err != nil {
 		t.Fatalf("Before: %v", err)
 	}
@@ -239,7 +241,7 @@ func TestWriteBeforeIntegration(t *testing.T) {
 	}
 
 	// Earlier t: only the history up to then.
-	got, err = store.Before(ctx, "T", "X", base.Add(15*time.Minute))
+	got, err = store.Before(ctx, "T", "TID", "X", base.Add(15*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,16 +249,34 @@ func TestWriteBeforeIntegration(t *testing.T) {
 		t.Errorf("Before(base+15m) = %+v", got)
 	}
 
-	// A later checkpoint in the same minute replaces the earlier one.
+	// A later checkpoint in the same minute is a new document: the earlier
+	// one stays, so a cutoff between the two still finds it (with one
+	// document per minute, the later write replaced it and a short history
+	// fell back to record timestamps).
 	if err := store.Write(ctx, []Checkpoint{cp("g1", 0, 160, base.Add(10*time.Minute+30*time.Second))}); err != nil {
 		t.Fatal(err)
 	}
-	if docs, writes := versions(t, cl, store.Index(), "g1", 0); docs != 2 || writes != 5 {
-		t.Errorf("g1/p0: %d documents, %d writes; want 2 documents (minutes 1 and 10), 5 writes", docs, writes)
+	if docs, writes := versions(t, cl, store.Index(), "g1", 0); docs != 3 || writes != 5 {
+		t.Errorf("g1/p0: %d documents, %d writes; want 3 documents (offsets 100, 150, 160), 5 writes", docs, writes)
+	}
+	got, err = store.Before(ctx, "T", "TID", "X", base.Add(10*time.Minute+15*time.Second))
+	if err != nil || got[0].Offset != 150 {
+		t.Errorf("Before(between two checkpoints of one minute) = %+v, %v; want offset 150", got[0], err)
+	}
+	// The same offset written again later only moves its time later.
+	if err := store.Write(ctx, []Checkpoint{cp("g1", 0, 150, base.Add(10*time.Minute+45*time.Second))}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = store.Before(ctx, "T", "TID", "X", base.Add(10*time.Minute+15*time.Second)); err != nil || got[0].Offset != 100 {
+		t.Errorf("after rewriting offset 150 later, Before(10m15s) = %+v, %v; want offset 100", got[0], err)
+	}
+	// Without a topic ID, only checkpoints written without one count.
+	if got, err = store.Before(ctx, "T", "", "X", at); err != nil || len(got) != 0 {
+		t.Errorf("Before with no topic ID = %+v, %v; want nothing", got, err)
 	}
 
 	// No checkpoint index: empty, no error.
-	empty, err := NewStore(cl, itest.Name(t, "ckpt-test-none")).Before(ctx, "T", "X", at)
+	empty, err := NewStore(cl, itest.Name(t, "ckpt-test-none")).Before(ctx, "T", "TID", "X", at)
 	if err != nil || len(empty) != 0 {
 		t.Errorf("Before on a missing index = %v, %v; want empty, nil", empty, err)
 	}
@@ -270,13 +290,13 @@ func TestBeforeManyPartitionsIntegration(t *testing.T) {
 	const parts = compositePage + 234
 	cps := make([]Checkpoint, 0, parts)
 	for p := range int32(parts) {
-		cps = append(cps, Checkpoint{Group: "g", Topic: "T", Index: "X", Partition: p, Offset: int64(p) * 3, Time: at})
+		cps = append(cps, Checkpoint{Group: "g", Topic: "T", TopicID: "TID", Complete: true, Index: "X", Partition: p, Offset: int64(p) * 3, Time: at})
 	}
 	if err := store.Write(ctx, cps); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	got, err := store.Before(ctx, "T", "X", at.Add(time.Second))
+	got, err := store.Before(ctx, "T", "TID", "X", at.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,13 +321,13 @@ func TestPruneIntegration(t *testing.T) {
 	day := 24 * time.Hour
 	var cps []Checkpoint
 	for i, age := range []time.Duration{10 * day, 8 * day, 7*day + time.Minute, 7*day - time.Minute, day, 0} {
-		cps = append(cps, Checkpoint{Group: "g", Topic: "T", Index: "X", Partition: int32(i), Offset: int64(i), Time: now.Add(-age)})
+		cps = append(cps, Checkpoint{Group: "g", Topic: "T", TopicID: "TID", Complete: true, Index: "X", Partition: int32(i), Offset: int64(i), Time: now.Add(-age)})
 	}
 	if err := store.Write(ctx, cps); err != nil {
 		t.Fatal(err)
 	}
-	plan := consumer.Plan{Topic: "T", Group: "g", Created: now.Add(-30 * day), Partitions: []consumer.Range{{Partition: 0, Start: 0, End: 1}}}
-	if err := store.SavePlan(ctx, "X", plan); err != nil {
+	plan := Plan{Topic: "T", Group: "g", Index: "X", Created: now.Add(-30 * day), Body: json.RawMessage(`{"partitions":[{"partition":0,"start":0,"end":1}]}`)}
+	if err := store.SavePlan(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -315,7 +335,7 @@ func TestPruneIntegration(t *testing.T) {
 		t.Fatalf("Prune: %v", err)
 	}
 	t.Logf("Prune: %s", time.Since(start).Round(time.Millisecond))
-	got, err := store.Before(ctx, "T", "X", now.Add(time.Minute))
+	got, err := store.Before(ctx, "T", "TID", "X", now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,13 +356,13 @@ func TestPlanIntegration(t *testing.T) {
 	if _, ok, err := store.LoadPlan(ctx, "g", "T", "X"); ok || err != nil {
 		t.Fatalf("LoadPlan without an index = %v, %v; want false, nil", ok, err)
 	}
-	plan := consumer.Plan{
-		Topic: "T", Group: "g", From: "since snapshot nightly/s1: …",
-		Created:    time.Date(2026, 11, 26, 20, 0, 0, 123_456_789, time.UTC),
-		Partitions: []consumer.Range{{Partition: 0, Start: 5, End: 10}, {Partition: 1, Start: 0, End: 1<<62 + 3}},
+	plan := Plan{
+		Topic: "T", Group: "g", Index: "X",
+		Created: time.Date(2026, 11, 26, 20, 0, 0, 123_000_000, time.UTC),
+		Body:    json.RawMessage(`{"from":"since snapshot nightly/s1: …","partitions":[{"partition":0,"start":5,"end":10},{"partition":1,"start":0,"end":4611686018427387907}]}`),
 	}
 	start := time.Now()
-	if err := store.SavePlan(ctx, "X", plan); err != nil {
+	if err := store.SavePlan(ctx, plan); err != nil {
 		t.Fatalf("SavePlan: %v", err)
 	}
 	saved := time.Since(start)
@@ -352,8 +372,7 @@ func TestPlanIntegration(t *testing.T) {
 		t.Fatalf("LoadPlan = %v, %v", ok, err)
 	}
 	t.Logf("SavePlan (creates the index): %s, LoadPlan: %s", saved.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	if got.Topic != plan.Topic || got.Group != plan.Group || got.From != plan.From || !got.Created.Equal(plan.Created) ||
-		len(got.Partitions) != 2 || got.Partitions[0] != plan.Partitions[0] || got.Partitions[1] != plan.Partitions[1] {
+	if got.Topic != plan.Topic || got.Group != plan.Group || got.Index != plan.Index || !got.Created.Equal(plan.Created) || string(got.Body) != string(plan.Body) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, plan)
 	}
 	if _, ok, _ := store.LoadPlan(ctx, "g", "T", "Y"); ok {
@@ -363,11 +382,11 @@ func TestPlanIntegration(t *testing.T) {
 		t.Error("a plan for another group was found")
 	}
 	// Replace, then delete.
-	plan.Partitions[0].End = 11
-	if err := store.SavePlan(ctx, "X", plan); err != nil {
+	plan.Body = json.RawMessage(`{"partitions":[{"partition":0,"start":5,"end":11}]}`)
+	if err := store.SavePlan(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := store.LoadPlan(ctx, "g", "T", "X"); got.Partitions[0].End != 11 {
+	if got, _, _ := store.LoadPlan(ctx, "g", "T", "X"); string(got.Body) != string(plan.Body) {
 		t.Errorf("replaced plan not loaded: %+v", got)
 	}
 	if n := countKind(t, cl, store.Index(), kindPlan); n != 1 {
@@ -382,7 +401,7 @@ func TestPlanIntegration(t *testing.T) {
 	if err := store.DeletePlan(ctx, "g", "T", "X"); err != nil {
 		t.Errorf("deleting a missing plan: %v", err)
 	}
-	if err := store.SavePlan(ctx, "X", consumer.Plan{Topic: "T"}); err == nil {
+	if err := store.SavePlan(ctx, Plan{Topic: "T", Index: "X", Body: json.RawMessage(`{}`)}); err == nil {
 		t.Error("a plan without a group must be refused")
 	}
 }
@@ -421,7 +440,7 @@ func TestWriterIntegration(t *testing.T) {
 	logger := slog.New(countingHandler{slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}), &warnings})
 	current := func(group string) func() map[int32]int64 {
 		return func() map[int32]int64 {
-			got, err := store.Before(t.Context(), "T", "X", time.Now().Add(time.Hour))
+			got, err := store.Before(t.Context(), "T", "TID", "X", time.Now().Add(time.Hour))
 			if err != nil {
 				t.Fatalf("Before: %v", err)
 			}
@@ -437,6 +456,7 @@ func TestWriterIntegration(t *testing.T) {
 
 	// Periodic writes of what changed.
 	w := NewWriter(store, "g", "T", "X", 100*time.Millisecond, 0, logger)
+	w.SetCoverage(Coverage{TopicID: "TID", Others: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
@@ -468,6 +488,7 @@ func TestWriterIntegration(t *testing.T) {
 
 	// A final write when the context ends, even with a long interval.
 	w2 := NewWriter(store, "g2", "T", "X", time.Hour, 0, logger)
+	w2.SetCoverage(Coverage{TopicID: "TID", Complete: map[int32]bool{2: true}})
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	done2 := make(chan struct{})
 	go func() { defer close(done2); w2.Run(ctx2) }()
@@ -604,107 +625,4 @@ func TestSnapshotInfoIntegration(t *testing.T) {
 		t.Errorf("missing repository: %v", err)
 	}
 	t.Logf("missing repository: %v", err)
-}
-
-func TestSinceSnapshotIntegration(t *testing.T) {
-	env, cl, store := newStore(t)
-	ctx := t.Context()
-	topic := itest.Name(t, "ckpt-test")
-	itest.CreateTopic(t, env, topic, 4)
-	adm := kadm.NewClient(itest.Kafka(t, env))
-	producer := itest.Kafka(t, env, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-
-	now := time.Now()
-	snapStart := now.Add(-10 * time.Minute)
-	margin := time.Minute
-	cutoff := snapStart.Add(-margin)
-	// Partitions 0-2: offsets 0-4 stamped 30 minutes ago, 5-9 five minutes
-	// ago (after the cutoff). Partition 3: all ten before the cutoff.
-	var recs []*kgo.Record
-	for p := range int32(4) {
-		for i := range 10 {
-			ts := now.Add(-30*time.Minute + time.Duration(i)*time.Second)
-			if i >= 5 && p != 3 {
-				ts = now.Add(-5*time.Minute + time.Duration(i)*time.Second)
-			}
-			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Timestamp: ts, Key: []byte(fmt.Sprint(i)), Value: []byte("{}")})
-		}
-	}
-	if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-
-	cp := func(group, index string, p int32, off int64, when time.Time) Checkpoint {
-		return Checkpoint{Group: group, Topic: topic, Index: index, Partition: p, Offset: off, Time: when}
-	}
-	if err := store.Write(ctx, []Checkpoint{
-		cp("g1", "X", 0, 3, cutoff.Add(-5*time.Minute)),
-		cp("g2", "X", 0, 6, cutoff.Add(-2*time.Minute)),
-		cp("g1", "X", 0, 9, cutoff.Add(30*time.Second)), // after the cutoff
-		cp("g1", "X", 1, 2, cutoff.Add(-time.Second)),
-		cp("g1", "X", 2, 9, cutoff.Add(time.Minute)), // only after: falls back
-		cp("g1", "other-index", 2, 1, cutoff.Add(-time.Hour)),
-		cp("g1", "X", 7, 1, cutoff.Add(-time.Hour)),        // no partition 7
-		cp("g1", "X-new", 0, 1000, cutoff.Add(-time.Hour)), // past the end
-		cp("g1", "X-new", 1, 3, cutoff.Add(-time.Hour)),
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	run := func(name string, store *Store, index string) (map[int32]int64, string) {
-		t.Helper()
-		start := time.Now()
-		starts, note, err := SinceSnapshot(ctx, store, adm, topic, index, snapStart, margin)
-		if err != nil {
-			t.Fatalf("%s: SinceSnapshot: %v", name, err)
-		}
-		t.Logf("%s: SinceSnapshot took %s: %v\n  note: %s", name, time.Since(start).Round(time.Millisecond), starts, note)
-		return starts, note
-	}
-	check := func(name string, got, want map[int32]int64, note string, notes ...string) {
-		t.Helper()
-		if !maps.Equal(got, want) {
-			t.Errorf("%s: starts %v, want %v", name, got, want)
-		}
-		for _, n := range notes {
-			if !strings.Contains(note, n) {
-				t.Errorf("%s: note lacks %q:\n%s", name, n, note)
-			}
-		}
-	}
-
-	starts, note := run("history", store, "X")
-	check("history", starts, map[int32]int64{0: 6, 1: 2, 2: 5, 3: 10}, note,
-		"partitions 0-1 start at the last durable offset recorded before the cutoff",
-		"groups g1,g2",
-		"partitions 2-3 (no checkpoint history before the cutoff) fall back to the first record with a timestamp at or after the cutoff",
-		"only safe if producer timestamps are close to wall-clock time",
-		"partitions 7 the topic does not have")
-
-	starts, note = run("no history", NewStore(cl, itest.Name(t, "ckpt-test-none")), "X")
-	check("no history", starts, map[int32]int64{0: 5, 1: 5, 2: 5, 3: 10}, note, "partitions 0-3 (no checkpoint history before the cutoff) fall back")
-	if strings.Contains(note, "last durable offset") {
-		t.Errorf("no history: note claims history: %s", note)
-	}
-	starts, note = run("disabled", nil, "X")
-	check("disabled", starts, map[int32]int64{0: 5, 1: 5, 2: 5, 3: 10}, note, "(checkpoint history disabled)")
-
-	starts, note = run("contradicted", store, "X-new")
-	check("contradicted", starts, map[int32]int64{0: 5, 1: 3, 2: 5, 3: 10}, note,
-		"WARNING: checkpoints of partitions 0 are past the partition's end offset")
-
-	// Retention deleted records the snapshot lacks: say so.
-	del := kadm.Offsets{}
-	del.Add(kadm.Offset{Topic: topic, Partition: 1, At: 4})
-	if res, err := adm.DeleteRecords(ctx, del); err != nil || res.Error() != nil {
-		t.Fatalf("delete records: %v %v", err, res.Error())
-	}
-	starts, note = run("retention", store, "X")
-	check("retention", starts, map[int32]int64{0: 6, 1: 2, 2: 5, 3: 10}, note,
-		"WARNING: on partitions 1 the start is below the log start offset")
-
-	if _, _, err := SinceSnapshot(ctx, store, adm, itest.Name(t, "ckpt-test-missing"), "X", snapStart, margin); err == nil ||
-		!strings.Contains(err.Error(), "does not exist") {
-		t.Errorf("missing topic: %v", err)
-	}
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/reindexer/reindexer/consumer"
 )
 
 func TestCeilMilli(t *testing.T) {
@@ -30,48 +28,45 @@ func TestCheckpointID(t *testing.T) {
 	at := time.Date(2026, 11, 26, 20, 0, 10, 0, time.UTC)
 	cp := Checkpoint{Group: "g", Topic: "t", Index: "x", Partition: 3, Offset: 10, Time: at}
 	id := cp.ID()
-	if !strings.HasPrefix(id, "cp-") || !strings.Contains(id, "-p3-") {
-		t.Errorf("ID() = %q, want cp-<hash>-p3-<bucket>", id)
+	if !strings.HasPrefix(id, "cp-") || !strings.Contains(id, "-p3-o10") {
+		t.Errorf("ID() = %q, want cp-<hash>-p3-o10", id)
 	}
 	same := cp
-	same.Time, same.Offset = at.Add(40*time.Second), 99 // same minute, later write
+	same.Time = at.Add(40 * time.Second) // the same offset written again later
 	if same.ID() != id {
-		t.Errorf("same bucket gave %q and %q", id, same.ID())
+		t.Errorf("the same offset gave %q and %q", id, same.ID())
 	}
 	for name, other := range map[string]Checkpoint{
-		"next bucket": {Group: "g", Topic: "t", Index: "x", Partition: 3, Time: at.Add(time.Minute)},
-		"group":       {Group: "g2", Topic: "t", Index: "x", Partition: 3, Time: at},
-		"topic":       {Group: "g", Topic: "t2", Index: "x", Partition: 3, Time: at},
-		"index":       {Group: "g", Topic: "t", Index: "x2", Partition: 3, Time: at},
-		"partition":   {Group: "g", Topic: "t", Index: "x", Partition: 4, Time: at},
+		// A later write in the same minute with a new offset must not
+		// replace the earlier checkpoint (a snapshot's cutoff may need it).
+		"next offset, same minute": {Group: "g", Topic: "t", Index: "x", Partition: 3, Offset: 11, Time: at.Add(time.Second)},
+		"group":                    {Group: "g2", Topic: "t", Index: "x", Partition: 3, Offset: 10, Time: at},
+		"topic":                    {Group: "g", Topic: "t2", Index: "x", Partition: 3, Offset: 10, Time: at},
+		"topic id":                 {Group: "g", Topic: "t", TopicID: "new", Index: "x", Partition: 3, Offset: 10, Time: at},
+		"index":                    {Group: "g", Topic: "t", Index: "x2", Partition: 3, Offset: 10, Time: at},
+		"partition":                {Group: "g", Topic: "t", Index: "x", Partition: 4, Offset: 10, Time: at},
 		// Length-prefixed hashing: moving a character between names differs.
-		"split": {Group: "gt", Topic: "", Index: "x", Partition: 3, Time: at},
+		"split": {Group: "gt", Topic: "", Index: "x", Partition: 3, Offset: 10, Time: at},
 	} {
 		if other.ID() == id {
 			t.Errorf("%s: different checkpoint has the same id %q", name, id)
 		}
 	}
-	// The bucket follows the stored (rounded up) time.
-	edge := Checkpoint{Group: "g", Topic: "t", Index: "x", Time: time.Date(2026, 11, 26, 20, 0, 59, 999_000_001, time.UTC)}
-	next := Checkpoint{Group: "g", Topic: "t", Index: "x", Time: time.Date(2026, 11, 26, 20, 1, 0, 0, time.UTC)}
-	if edge.ID() != next.ID() {
-		t.Errorf("a time that rounds up to the next minute should be in that bucket: %q vs %q", edge.ID(), next.ID())
-	}
-	if len(id) > 100 {
-		t.Errorf("id too long: %d bytes", len(id))
+	if long := (Checkpoint{Group: "g", Topic: "t", Index: "x", Partition: 1 << 30, Offset: 1<<63 - 1}).ID(); len(long) > 100 {
+		t.Errorf("id too long: %d bytes", len(long))
 	}
 }
 
 func TestCheckpointDocRoundTrip(t *testing.T) {
 	cp := Checkpoint{
-		Group: "g", Topic: "t", Index: "x", Partition: 7, Offset: 1<<62 + 1,
+		Group: "g", Topic: "t", TopicID: "AAAAAAAAAAAAAAAAAAAAAQ", Complete: true, Index: "x", Partition: 7, Offset: 1<<62 + 1,
 		Time: time.Date(2026, 11, 26, 20, 0, 10, 123_400_000, time.FixedZone("JST", 9*3600)), Host: "h", PID: 42,
 	}
 	b, err := json.Marshal(cp.doc())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"kind":"checkpoint","group":"g","topic":"t","index":"x","partition":7,"offset":4611686018427387905,"time":"2026-11-26T11:00:10.124Z","host":"h","pid":42}`
+	want := `{"kind":"checkpoint","group":"g","topic":"t","index":"x","partition":7,"offset":4611686018427387905,"topic_id":"AAAAAAAAAAAAAAAAAAAAAQ","complete":true,"time":"2026-11-26T11:00:10.124Z","host":"h","pid":42}`
 	if string(b) != want {
 		t.Errorf("doc =\n %s\nwant\n %s", b, want)
 	}
@@ -83,6 +78,12 @@ func TestCheckpointDocRoundTrip(t *testing.T) {
 	wantCP.Time = time.Date(2026, 11, 26, 11, 0, 10, 124_000_000, time.UTC)
 	if got != wantCP {
 		t.Errorf("decoded %+v, want %+v", got, wantCP)
+	}
+	// A checkpoint written before topic IDs and completeness were recorded
+	// decodes as incomplete, with no topic ID.
+	old, err := decodeCheckpoint([]byte(`{"kind":"checkpoint","group":"g","topic":"t","index":"x","partition":1,"offset":5,"time":"2026-11-26T11:00:10.124Z"}`))
+	if err != nil || old.Complete || old.TopicID != "" {
+		t.Errorf("old checkpoint decoded as %+v, %v", old, err)
 	}
 	if _, err := decodeCheckpoint([]byte(`{"kind":"plan","group":"g"}`)); err == nil {
 		t.Error("decoding a plan document as a checkpoint should fail")
@@ -133,23 +134,6 @@ func TestObserveCopiesAndMerges(t *testing.T) {
 	want := map[int32]int64{0: 5, 1: 7, 2: 8}
 	if !maps.Equal(w.latest, want) {
 		t.Errorf("latest = %v, want %v", w.latest, want)
-	}
-}
-
-func TestPartitionList(t *testing.T) {
-	for _, tc := range []struct {
-		in   []int32
-		want string
-	}{
-		{nil, ""},
-		{[]int32{4}, "4"},
-		{[]int32{0, 1, 2, 3}, "0-3"},
-		{[]int32{0, 1, 2, 5, 7, 8}, "0-2,5,7-8"},
-		{[]int32{1, 3, 5}, "1,3,5"},
-	} {
-		if got := partitionList(tc.in); got != tc.want {
-			t.Errorf("partitionList(%v) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 
@@ -217,13 +201,19 @@ func TestCheckMappingBody(t *testing.T) {
 		t.Fatalf("indexBody is not JSON: %v", err)
 	}
 	good := `{"reindexer-checkpoints":{"mappings":` + string(m.Mappings) + `}}`
-	if err := checkMappingBody("reindexer-checkpoints", []byte(good)); err != nil {
-		t.Errorf("own mapping rejected: %v", err)
+	if missing, err := checkMappingBody("reindexer-checkpoints", []byte(good)); err != nil || len(missing) != 0 {
+		t.Errorf("own mapping rejected: %v (missing %v)", err, missing)
+	}
+	// An index created before topic_id and complete existed: they are added.
+	older := `{"cp":{"mappings":{"properties":{"kind":{"type":"keyword"},"group":{"type":"keyword"},"topic":{"type":"keyword"},
+		"index":{"type":"keyword"},"partition":{"type":"integer"},"offset":{"type":"long"},"time":{"type":"date"}}}}}`
+	if missing, err := checkMappingBody("cp", []byte(older)); err != nil || strings.Join(missing, ",") != "complete,topic_id" {
+		t.Errorf("older mapping: missing %v, %v; want complete,topic_id", missing, err)
 	}
 	// What dynamic mapping makes of a checkpoint document.
 	dynamic := `{"cp":{"mappings":{"properties":{"kind":{"type":"text"},"group":{"type":"text"},"topic":{"type":"text"},
 		"index":{"type":"text"},"partition":{"type":"long"},"offset":{"type":"long"},"time":{"type":"date"}}}}}`
-	err := checkMappingBody("cp", []byte(dynamic))
+	_, err := checkMappingBody("cp", []byte(dynamic))
 	if err == nil || !strings.Contains(err.Error(), "field partition is long, want integer") || !strings.Contains(err.Error(), "field kind is text") {
 		t.Errorf("dynamic mapping: %v", err)
 	}
@@ -250,12 +240,13 @@ func TestParseBefore(t *testing.T) {
 func TestBeforeQueryCutoff(t *testing.T) {
 	// t with a sub-millisecond part: stored ms s < t ⇔ s < ceil(t).
 	at := time.UnixMilli(1795723819571).Add(300 * time.Microsecond)
-	body, err := beforeQuery("t", "x", at, json.RawMessage(`{"partition":5}`))
+	body, err := beforeQuery("t", "TID", "x", at, json.RawMessage(`{"partition":5}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(body)
-	for _, want := range []string{`"lt":1795723819572`, `"after":{"partition":5}`, `"size":1000`, `{"offset":{"order":"desc"}}`, `{"term":{"kind":"checkpoint"}}`} {
+	for _, want := range []string{`"lt":1795723819572`, `"after":{"partition":5}`, `"size":1000`, `{"offset":{"order":"desc"}}`, `{"term":{"kind":"checkpoint"}}`,
+		`{"term":{"topic_id":"TID"}}`, `{"term":{"complete":true}}`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("query lacks %s:\n%s", want, s)
 		}
@@ -263,15 +254,13 @@ func TestBeforeQueryCutoff(t *testing.T) {
 }
 
 func TestDecodePlan(t *testing.T) {
-	plan := consumer.Plan{Topic: "t", Group: "g", Partitions: []consumer.Range{{Partition: 0, Start: 1, End: 1 << 60}}, From: "x",
-		Created: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
-	raw, _ := json.Marshal(plan)
+	raw := json.RawMessage(`{"topic":"t","group":"g","partitions":[{"partition":0,"start":1,"end":1152921504606846976}]}`)
 	src, _ := json.Marshal(doc{Kind: kindPlan, Group: "g", Topic: "t", Index: "x", Time: "2026-11-26T00:00:00.000Z", Plan: raw})
 	got, err := decodePlan(src, "g", "t", "x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Partitions[0].End != 1<<60 || !got.Created.Equal(plan.Created) {
+	if string(got.Body) != string(raw) || !got.Created.Equal(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)) || got.Index != "x" {
 		t.Errorf("decoded %+v", got)
 	}
 	if _, err := decodePlan(src, "g", "t", "other"); err == nil {

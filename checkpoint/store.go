@@ -22,12 +22,6 @@ import (
 // DefaultIndex is the default name of the checkpoint index.
 const DefaultIndex = "reindexer-checkpoints"
 
-// Bucket is the time span one checkpoint document covers per group, topic,
-// index and partition: a write in the same bucket replaces the earlier one
-// (same document id), so rewrites are idempotent and the history holds at
-// most one document per partition and minute.
-const Bucket = time.Minute
-
 // TimeLayout is how checkpoint times are written: RFC 3339, UTC, with
 // milliseconds.
 const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -57,6 +51,8 @@ const indexBody = `{
       "index":     {"type": "keyword"},
       "partition": {"type": "integer"},
       "offset":    {"type": "long"},
+      "topic_id":  {"type": "keyword"},
+      "complete":  {"type": "boolean"},
       "time":      {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
       "host":      {"type": "keyword"},
       "pid":       {"type": "integer"},
@@ -76,16 +72,36 @@ var requiredFields = map[string]string{
 	"partition": "integer",
 	"offset":    "long",
 	"time":      "date",
+	"topic_id":  "keyword",
+	"complete":  "boolean",
 }
 
-// Checkpoint says that at Time, index Index held the effect of every record
-// of Topic's partition Partition below Offset, as written by consumer group
-// Group.
+// addedFields are required fields a checkpoint index created by an earlier
+// version lacks; Ensure adds them to its mapping (adding a field is
+// compatible). Documents written before have neither, so Before never
+// trusts them.
+var addedFields = map[string]bool{"topic_id": true, "complete": true}
+
+// Checkpoint says that at Time, consumer group Group had durably written
+// into index Index every record of Topic's partition Partition from where
+// the group began up to Offset; when Complete, the group began at (or
+// continues a lineage that began at) the log start, so Index held every
+// record below Offset.
 type Checkpoint struct {
 	// Group is the consumer group whose commit this is.
 	Group string
 	// Topic is the Kafka topic.
 	Topic string
+	// TopicID is the Kafka topic ID ("" if the brokers report none): a
+	// topic deleted and created again under the same name has a new one,
+	// and checkpoints of the old topic say nothing about the new.
+	TopicID string
+	// Complete reports that the group's coverage of the partition is
+	// complete from the log start: every record below Offset is in Index,
+	// not only those the group wrote since it started mid-stream. Only
+	// complete checkpoints are used by Before; see the package
+	// documentation for when a writer may set it.
+	Complete bool
 	// Index is the OpenSearch index the group writes.
 	Index string
 	// Partition is the topic partition.
@@ -110,6 +126,8 @@ type doc struct {
 	Index     string          `json:"index"`
 	Partition *int32          `json:"partition,omitempty"`
 	Offset    *int64          `json:"offset,omitempty"`
+	TopicID   string          `json:"topic_id,omitempty"`
+	Complete  *bool           `json:"complete,omitempty"`
 	Time      string          `json:"time"`
 	Host      string          `json:"host,omitempty"`
 	PID       int             `json:"pid,omitempty"`
@@ -174,17 +192,34 @@ func (s *Store) Ensure(ctx context.Context) error {
 }
 
 // checkMapping verifies that the existing index (or every index behind the
-// alias) maps the required fields with the required types.
+// alias) maps the required fields with the required types, and adds the
+// fields an index created by an earlier version lacks.
 func (s *Store) checkMapping(ctx context.Context) error {
 	data, err := perform(ctx, s.client, http.MethodGet, "/"+url.PathEscape(s.index)+"/_mapping", nil)
 	if err != nil {
 		return fmt.Errorf("read mapping of checkpoint index %s: %w", s.index, err)
 	}
-	return checkMappingBody(s.index, data)
+	missing, err := checkMappingBody(s.index, data)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	props := map[string]any{}
+	for _, f := range missing {
+		props[f] = map[string]string{"type": requiredFields[f]}
+	}
+	body, err := json.Marshal(map[string]any{"properties": props})
+	if err != nil {
+		return fmt.Errorf("extend mapping of checkpoint index %s: %w", s.index, err)
+	}
+	if _, err := perform(ctx, s.client, http.MethodPut, "/"+url.PathEscape(s.index)+"/_mapping", body); err != nil {
+		return fmt.Errorf("extend mapping of checkpoint index %s with %s: %w", s.index, strings.Join(missing, ", "), err)
+	}
+	return nil
 }
 
-// checkMappingBody checks a GET _mapping answer; see checkMapping.
-func checkMappingBody(index string, data []byte) error {
+// checkMappingBody checks a GET _mapping answer; see checkMapping. It
+// returns the fields of addedFields that are unmapped (to be added).
+func checkMappingBody(index string, data []byte) ([]string, error) {
 	var ans map[string]struct {
 		Mappings struct {
 			Properties map[string]struct {
@@ -193,12 +228,17 @@ func checkMappingBody(index string, data []byte) error {
 		} `json:"mappings"`
 	}
 	if err := json.Unmarshal(data, &ans); err != nil {
-		return fmt.Errorf("read mapping of checkpoint index %s: %w", index, err)
+		return nil, fmt.Errorf("read mapping of checkpoint index %s: %w", index, err)
 	}
 	var problems []string
+	missing := map[string]bool{}
 	for concrete, m := range ans {
 		for field, want := range requiredFields {
 			got := m.Mappings.Properties[field].Type
+			if got == "" && addedFields[field] {
+				missing[field] = true
+				continue
+			}
 			if got == "" {
 				got = "unmapped"
 			}
@@ -213,10 +253,15 @@ func checkMappingBody(index string, data []byte) error {
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		return fmt.Errorf("checkpoint index %s has an incompatible mapping (%s); delete it or choose another checkpoint index",
+		return nil, fmt.Errorf("checkpoint index %s has an incompatible mapping (%s); delete it or choose another checkpoint index",
 			index, strings.Join(problems, "; "))
 	}
-	return nil
+	out := make([]string, 0, len(missing))
+	for f := range missing {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // ensureOnce runs Ensure unless it already succeeded on this Store, so that
@@ -230,10 +275,11 @@ func (s *Store) ensureOnce(ctx context.Context) error {
 
 // Write stores cps in one bulk request (no refresh). Each checkpoint's time
 // is rounded up to the millisecond; its document id is derived from group,
-// topic, index, partition and time bucket, so writing the same checkpoints
-// again changes nothing and a later checkpoint in the same bucket replaces
-// an earlier one. The index is created first if this Store has not yet
-// ensured it.
+// topic, topic ID, index, partition and offset (see Checkpoint.ID), so a new
+// offset is a new document and never replaces an earlier checkpoint, and
+// writing the same offset again only moves its time later (the fact stays
+// true, and a later time is only more conservative). The index is created
+// first if this Store has not yet ensured it.
 func (s *Store) Write(ctx context.Context, cps []Checkpoint) error {
 	if len(cps) == 0 {
 		return nil
@@ -327,15 +373,38 @@ func (s *Store) prune(ctx context.Context, olderThan time.Time) (int, error) {
 	return res.Deleted, nil
 }
 
-// Before returns, for each partition of topic, the checkpoint with the
-// greatest offset among those recorded for topic and index, by any group,
-// with a time before t. Any group counts: a group that wrote index with
-// durable offset O at time T means index held everything below O at T,
-// whoever wrote it. Partitions with no such checkpoint are absent from the
-// map; a missing checkpoint index gives an empty map. It refreshes the
-// checkpoint index first, so every Write that returned before the call is
-// seen.
-func (s *Store) Before(ctx context.Context, topic, index string, t time.Time) (map[int32]Checkpoint, error) {
+// Query selects checkpoints for Search.
+type Query struct {
+	// Topic, TopicID and Index select the history (required; TopicID is
+	// matched exactly, so checkpoints of an earlier topic of the same name,
+	// or written before topic IDs were recorded, never match).
+	Topic, TopicID, Index string
+	// Group, if not empty, keeps only that group's checkpoints.
+	Group string
+	// Before, if not zero, keeps only checkpoints with a time before it.
+	Before time.Time
+	// CompleteOnly keeps only complete checkpoints.
+	CompleteOnly bool
+}
+
+// Before returns, for each partition of topic (with topic ID topicID), the
+// complete checkpoint with the greatest offset among those recorded for
+// topic and index, by any group, with a time before t. Any group counts
+// once its checkpoint is complete: it states that index held every record
+// below its offset at its time, whoever wrote them. Incomplete checkpoints
+// (a group that started mid-stream vouches only for what it wrote) and
+// checkpoints of another topic ID are never used. Partitions with no such
+// checkpoint are absent from the map; a missing checkpoint index gives an
+// empty map. It refreshes the checkpoint index first, so every Write that
+// returned before the call is seen.
+func (s *Store) Before(ctx context.Context, topic, topicID, index string, t time.Time) (map[int32]Checkpoint, error) {
+	return s.Search(ctx, Query{Topic: topic, TopicID: topicID, Index: index, Before: t, CompleteOnly: true})
+}
+
+// Search returns, for each partition, the checkpoint with the greatest
+// offset (the latest among equal offsets) that q selects. A missing
+// checkpoint index gives an empty map. It refreshes the index first.
+func (s *Store) Search(ctx context.Context, q Query) (map[int32]Checkpoint, error) {
 	out := map[int32]Checkpoint{}
 	if _, err := s.client.Indices.Refresh(ctx, &opensearchapi.IndicesRefreshReq{Index: []string{s.index}}); err != nil {
 		if isNotFound(err) {
@@ -345,23 +414,23 @@ func (s *Store) Before(ctx context.Context, topic, index string, t time.Time) (m
 	}
 	var after json.RawMessage
 	for {
-		body, err := beforeQuery(topic, index, t, after)
+		body, err := searchQuery(q, after)
 		if err != nil {
-			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", topic, index, s.index, err)
+			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", q.Topic, q.Index, s.index, err)
 		}
 		res, err := s.client.Search(ctx, &opensearchapi.SearchReq{Indices: []string{s.index}, Body: bytes.NewReader(body)})
 		if err != nil {
 			if isNotFound(err) {
 				return out, nil
 			}
-			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", topic, index, s.index, err)
+			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", q.Topic, q.Index, s.index, err)
 		}
 		if err := shardsError(res.Shards, res.Timeout); err != nil {
-			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", topic, index, s.index, err)
+			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", q.Topic, q.Index, s.index, err)
 		}
 		page, next, err := parseBefore(res.Aggregations)
 		if err != nil {
-			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", topic, index, s.index, err)
+			return nil, fmt.Errorf("read checkpoints of %s/%s from %s: %w", q.Topic, q.Index, s.index, err)
 		}
 		for _, cp := range page {
 			out[cp.Partition] = cp
@@ -373,12 +442,17 @@ func (s *Store) Before(ctx context.Context, topic, index string, t time.Time) (m
 	}
 }
 
-// beforeQuery builds one page of Before's search: the checkpoints of
-// topic+index before t, grouped by partition (composite aggregation, paged
-// by after), keeping the one with the greatest offset. top_hits sorts on the
-// long field itself, exact for every int64 (a max aggregation would be a
-// double, exact only below 2^53).
-func beforeQuery(topic, index string, t time.Time, after json.RawMessage) ([]byte, error) {
+// beforeQuery builds one page of Before's search; see searchQuery.
+func beforeQuery(topic, topicID, index string, t time.Time, after json.RawMessage) ([]byte, error) {
+	return searchQuery(Query{Topic: topic, TopicID: topicID, Index: index, Before: t, CompleteOnly: true}, after)
+}
+
+// searchQuery builds one page of Search: the checkpoints q selects,
+// grouped by partition (composite aggregation, paged by after), keeping the
+// one with the greatest offset. top_hits sorts on the long field itself,
+// exact for every int64 (a max aggregation would be a double, exact only
+// below 2^53).
+func searchQuery(q Query, after json.RawMessage) ([]byte, error) {
 	composite := map[string]any{
 		"size":    compositePage,
 		"sources": []any{map[string]any{"partition": map[string]any{"terms": map[string]any{"field": "partition"}}}},
@@ -386,16 +460,31 @@ func beforeQuery(topic, index string, t time.Time, after json.RawMessage) ([]byt
 	if after != nil {
 		composite["after"] = after
 	}
+	filter := []any{
+		term("kind", kindCheckpoint),
+		term("topic", q.Topic),
+		term("index", q.Index),
+	}
+	if q.TopicID != "" {
+		filter = append(filter, term("topic_id", q.TopicID))
+	} else {
+		// No topic ID known: only checkpoints written without one.
+		filter = append(filter, map[string]any{"bool": map[string]any{"must_not": map[string]any{"exists": map[string]any{"field": "topic_id"}}}})
+	}
+	if q.Group != "" {
+		filter = append(filter, term("group", q.Group))
+	}
+	if q.CompleteOnly {
+		filter = append(filter, map[string]any{"term": map[string]any{"complete": true}})
+	}
+	if !q.Before.IsZero() {
+		// Stored times are whole milliseconds s; s < t ⇔ s < ceil(t).
+		filter = append(filter, map[string]any{"range": map[string]any{"time": map[string]any{"lt": ceilMilli(q.Before).UnixMilli(), "format": "epoch_millis"}}})
+	}
 	return json.Marshal(map[string]any{
 		"size":             0,
 		"track_total_hits": false,
-		"query": map[string]any{"bool": map[string]any{"filter": []any{
-			term("kind", kindCheckpoint),
-			term("topic", topic),
-			term("index", index),
-			// Stored times are whole milliseconds s; s < t ⇔ s < ceil(t).
-			map[string]any{"range": map[string]any{"time": map[string]any{"lt": ceilMilli(t).UnixMilli(), "format": "epoch_millis"}}},
-		}}},
+		"query":            map[string]any{"bool": map[string]any{"filter": filter}},
 		"aggs": map[string]any{"partitions": map[string]any{
 			"composite": composite,
 			"aggs": map[string]any{"best": map[string]any{"top_hits": map[string]any{
@@ -468,20 +557,22 @@ func (cp Checkpoint) validate() error {
 	return nil
 }
 
-// ID returns the checkpoint's document id: a hash of group, topic and
-// index, the partition and the start of its time bucket (see Bucket), after
-// the time is rounded up to the millisecond as Write stores it.
+// ID returns the checkpoint's document id: a hash of group, topic, topic ID
+// and index, the partition and the offset. One document per offset: a
+// writer writes a partition only when its offset moved, so the history
+// grows by at most one document per partition and writer interval while
+// the partition moves (pruned by retention), and no later write can replace
+// an earlier checkpoint that a snapshot's cutoff needs.
 func (cp Checkpoint) ID() string {
-	bucket := ceilMilli(cp.Time).Truncate(Bucket)
-	return fmt.Sprintf("cp-%s-p%d-%d", keyHash(cp.Group, cp.Topic, cp.Index), cp.Partition, bucket.Unix())
+	return fmt.Sprintf("cp-%s-p%d-o%d", keyHash(cp.Group, cp.Topic, cp.TopicID, cp.Index), cp.Partition, cp.Offset)
 }
 
 // doc returns the stored form of cp.
 func (cp Checkpoint) doc() doc {
-	p, o := cp.Partition, cp.Offset
+	p, o, c := cp.Partition, cp.Offset, cp.Complete
 	return doc{
 		Kind: kindCheckpoint, Group: cp.Group, Topic: cp.Topic, Index: cp.Index,
-		Partition: &p, Offset: &o, Time: formatTime(cp.Time), Host: cp.Host, PID: cp.PID,
+		Partition: &p, Offset: &o, TopicID: cp.TopicID, Complete: &c, Time: formatTime(cp.Time), Host: cp.Host, PID: cp.PID,
 	}
 }
 
@@ -499,8 +590,8 @@ func decodeCheckpoint(src json.RawMessage) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("time %q: %w", d.Time, err)
 	}
 	return Checkpoint{
-		Group: d.Group, Topic: d.Topic, Index: d.Index, Partition: *d.Partition, Offset: *d.Offset,
-		Time: t.UTC(), Host: d.Host, PID: d.PID,
+		Group: d.Group, Topic: d.Topic, TopicID: d.TopicID, Complete: d.Complete != nil && *d.Complete,
+		Index: d.Index, Partition: *d.Partition, Offset: *d.Offset, Time: t.UTC(), Host: d.Host, PID: d.PID,
 	}, nil
 }
 

@@ -44,8 +44,9 @@ type Writer struct {
 	pid       int
 	now       func() time.Time
 
-	mu     sync.Mutex
-	latest map[int32]int64 // guarded by mu
+	mu       sync.Mutex
+	latest   map[int32]int64 // guarded by mu
+	coverage Coverage        // guarded by mu
 
 	written map[int32]int64 // owned by Run
 	ticks   atomic.Int64    // ticks run (for tests)
@@ -73,6 +74,40 @@ func NewWriter(store *Store, group, topic, index string, interval, retention tim
 		host: host, pid: os.Getpid(), now: time.Now,
 		latest: map[int32]int64{}, written: map[int32]int64{},
 	}
+}
+
+// Coverage says what a Writer's checkpoints may claim: the topic ID they
+// belong to, and per partition whether the group's coverage is complete
+// from the log start (Checkpoint.Complete). A Writer without a coverage
+// writes incomplete checkpoints with no topic ID, which Store.Before never
+// uses.
+type Coverage struct {
+	// TopicID is the Kafka topic ID the group reads.
+	TopicID string
+	// Complete maps partitions to whether the group's coverage of them is
+	// complete from the log start.
+	Complete map[int32]bool
+	// Others is the completeness of partitions Complete does not list (for
+	// example partitions added to the topic later, which a group started
+	// at the earliest offset reads from their start).
+	Others bool
+}
+
+// complete reports the completeness of partition p.
+func (c Coverage) complete(p int32) bool {
+	if v, ok := c.Complete[p]; ok {
+		return v
+	}
+	return c.Others
+}
+
+// SetCoverage sets what the checkpoints written from now on claim; call it
+// before Run. c.Complete is copied.
+func (w *Writer) SetCoverage(c Coverage) {
+	c.Complete = maps.Clone(c.Complete)
+	w.mu.Lock()
+	w.coverage = c
+	w.mu.Unlock()
 }
 
 // Observe records committed offsets (partition → next offset to read) after
@@ -155,6 +190,7 @@ func (w *Writer) tick(ctx context.Context, lastPrune *time.Time, failures *int) 
 func (w *Writer) flush(ctx context.Context) (int, error) {
 	w.mu.Lock()
 	changes := changed(w.latest, w.written)
+	cov := w.coverage
 	w.mu.Unlock()
 	if len(changes) == 0 {
 		// Still make sure the index exists, so problems show early.
@@ -166,8 +202,8 @@ func (w *Writer) flush(ctx context.Context) (int, error) {
 	cps := make([]Checkpoint, 0, len(changes))
 	for _, p := range sortedPartitions(changes) {
 		cps = append(cps, Checkpoint{
-			Group: w.group, Topic: w.topic, Index: w.index, Partition: p, Offset: changes[p],
-			Time: now, Host: w.host, PID: w.pid,
+			Group: w.group, Topic: w.topic, TopicID: cov.TopicID, Complete: cov.complete(p),
+			Index: w.index, Partition: p, Offset: changes[p], Time: now, Host: w.host, PID: w.pid,
 		})
 	}
 	if err := w.store.Write(ctx, cps); err != nil {

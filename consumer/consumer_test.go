@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,84 +48,6 @@ func produce(t *testing.T, opts []kgo.Opt, recs ...*kgo.Record) {
 
 func envelope(id string, version int) []byte {
 	return []byte(fmt.Sprintf(`{"op":"upsert","id":%q,"version":%d,"doc":{"n":%d}}`, id, version, version))
-}
-
-func TestMakePlanAndSeed(t *testing.T) {
-	_, opts := fakeKafka(t, "t", 2)
-	base := time.UnixMilli(1_700_000_000_000)
-	var recs []*kgo.Record
-	for i := 0; i < 10; i++ {
-		for p := int32(0); p < 2; p++ {
-			recs = append(recs, &kgo.Record{Topic: "t", Partition: p, Value: envelope(fmt.Sprint(i), i), Timestamp: base.Add(time.Duration(i) * time.Second)})
-		}
-	}
-	produce(t, opts, recs...)
-	adm, err := kadm.NewOptClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	ctx := context.Background()
-
-	plan, err := MakePlan(ctx, adm, "t", "g", Bounds{From: base.Add(4 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range plan.Partitions {
-		if r.Start != 4 || r.End != 10 {
-			t.Fatalf("time plan %+v, want [4,10)", r)
-		}
-	}
-	plan, err = MakePlan(ctx, adm, "t", "g", Bounds{From: base, To: base.Add(7 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if plan.Partitions[0].Start != 0 || plan.Partitions[0].End != 7 || plan.Records() != 14 {
-		t.Fatalf("bounded plan %+v", plan)
-	}
-	plan, err = MakePlan(ctx, adm, "t", "g", Bounds{FromOffsets: map[int32]int64{1: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p0, p1 := plan.Partitions[0], plan.Partitions[1]; p0.Start != 10 || p0.End != 10 || p1.Start != 3 || p1.End != 10 {
-		t.Fatalf("offset plan %+v: unlisted partitions must be empty", plan.Partitions)
-	}
-	if _, err := MakePlan(ctx, adm, "t", "g", Bounds{FromOffsets: map[int32]int64{7: 0}}); err == nil {
-		t.Fatal("plan accepted a partition the topic does not have")
-	}
-
-	res, err := Seed(ctx, adm, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Seeded) != 2 || res.Seeded[1] != 3 || len(res.Resumed) != 0 {
-		t.Fatalf("seed %+v", res)
-	}
-	res, err = Seed(ctx, adm, plan)
-	if err != nil || len(res.Resumed) != 2 || len(res.Seeded) != 0 {
-		t.Fatalf("second seed must resume: %+v %v", res, err)
-	}
-
-	// A group with an active member is refused.
-	member, err := kgo.NewClient(append(opts, kgo.ConsumerGroup("busy"), kgo.ConsumeTopics("t"))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer member.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		member.PollFetches(pctx)
-		cancel()
-		plan.Group = "busy"
-		_, err = Seed(ctx, adm, plan)
-		if errors.Is(err, ErrGroupActive) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("seeding an active group: %v, want ErrGroupActive", err)
-		}
-	}
 }
 
 // bulkScript answers bulk requests: every item succeeds except those whose

@@ -68,11 +68,12 @@ func TestDeleteModeWeakSpot(t *testing.T) {
 
 			// A second writer replays only the old upsert of the victim.
 			cfg := baseConfig(t, env, topic, itest.Name(t, "late"), ix)
-			plan := consumer.Plan{Topic: topic, Group: cfg.Group, Partitions: []consumer.Range{{Partition: 0, Start: 0, End: 1}}}
-			if _, err := consumer.Seed(t.Context(), kadm.NewClient(itest.Kafka(t, env)), plan); err != nil {
+			seed := kadm.Offsets{}
+			seed.Add(kadm.Offset{Topic: topic, Partition: 0, At: 0, LeaderEpoch: -1})
+			if _, err := kadm.NewClient(itest.Kafka(t, env)).CommitOffsets(t.Context(), cfg.Group, seed); err != nil {
 				t.Fatal(err)
 			}
-			sum, err := consumer.Replay(t.Context(), cfg, plan, nil)
+			sum, err := consumer.Replay(t.Context(), cfg, []consumer.Span{{Partition: 0, Start: 0, End: 1}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/reindexer/reindexer/checkpoint"
 	"github.com/reindexer/reindexer/consumer"
 	"github.com/reindexer/reindexer/indexer"
+	"github.com/reindexer/reindexer/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -27,12 +28,11 @@ type ReplayCommand struct {
 	getenv         func(string) string
 
 	flags         pipelineFlags
+	gap           gapFlags
 	from          string
 	fromOffsets   string
 	sinceSnapshot string
-	snapshotIndex string
 	to            string
-	skewMargin    time.Duration
 	stallTimeout  time.Duration
 	dryRun        bool
 	jsonOut       bool
@@ -74,16 +74,13 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	defer conn.adm.Close()
 	adm, store := conn.adm, conn.store
 
-	plan, resumed, err := c.plan(ctx, e, adm, store, bounds)
+	res, err := c.plan(ctx, e, adm, store, bounds)
 	if err != nil {
-		return err
+		return planError(err, "--since-snapshot")
 	}
+	plan, resumed, committed := res.Plan, res.Resumed, res.Committed
 	if c.sinceSnapshot != "" {
 		warnRestoredDeletes(log, c.flags.deleteMode, c.flags.index)
-	}
-	committed, err := groupCommits(ctx, adm, plan)
-	if err != nil {
-		return err
 	}
 	if c.dryRun {
 		// Nothing below this point runs: a dry run creates no topic, index
@@ -99,22 +96,23 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		if err := store.Ensure(ctx); err != nil {
 			return fmt.Errorf("checkpoint history: %w", err)
 		}
-		if err := store.SavePlan(ctx, c.flags.index, plan); err != nil {
+		if err := replay.SavePlan(ctx, store, c.flags.index, plan); err != nil {
 			return fmt.Errorf("save replay plan: %w", err)
 		}
 	}
+	var seeded map[int32]int64
 	if resumed && coversPlan(plan, committed) {
 		// The earlier run of this plan seeded every partition, so there is
 		// nothing to commit and nothing to race. Its process may still be a
 		// member of the group (after SIGKILL, until its session times out):
 		// the replay's consumer gets the partitions when it is gone.
 		log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", committed)
-		if state, members := groupMembers(ctx, adm, plan.Group); members > 0 {
+		if state, members, _ := replay.GroupState(ctx, adm, plan.Group); members > 0 {
 			log.Warn("the replay group still has members (an earlier run killed without a clean shutdown stays a member until its session times out); "+
 				"the replay gets its partitions when they leave", "group", plan.Group, "state", state, "members", members)
 		}
 	} else {
-		res, err := consumer.Seed(ctx, adm, plan)
+		res, err := replay.Seed(ctx, adm, plan)
 		if err != nil {
 			// Nothing ran: drop the plan just stored, or a later run with
 			// this group would take it (and another job's commits) for an
@@ -124,18 +122,22 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 					log.Warn("could not remove the replay plan", "err", derr)
 				}
 			}
-			if errors.Is(err, consumer.ErrGroupActive) {
-				return exitError{exitFailure, err}
+			if errors.Is(err, replay.ErrGroupActive) {
+				return exitError{exitFailure, fmt.Errorf("%w (or choose another --group)", err)}
 			}
 			return err
 		}
 		if len(res.Resumed) > 0 {
 			log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", res.Resumed)
 		}
+		seeded = res.Seeded
 	}
 	cfg := c.flags.consumerConfig(e)
+	cfg.Topic, cfg.Group = plan.Topic, plan.Group
 	if store != nil {
 		w := checkpoint.NewWriter(store, plan.Group, plan.Topic, c.flags.index, c.flags.checkpointInterval, 0, log)
+		w.SetCoverage(replay.PlanCoverage(plan))
+		w.Observe(seeded) // the seeded starts are the replay's first checkpoints
 		cfg.OnCommit = w.Observe
 		wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 		wdone := make(chan struct{})
@@ -151,18 +153,33 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	log.Info("replaying", "topic", plan.Topic, "group", plan.Group, "index", c.flags.index, "from", plan.From,
 		"offsets", plan.Records(), "partitions", len(plan.Partitions))
 	rep := newReporter(c.stderr, c.progress, log)
-	sum, err := consumer.Replay(ctx, cfg, plan, func(p consumer.Progress) { tracker.observe(p); rep.update(p) })
+	sum, err := consumer.Replay(ctx, cfg, spans(plan), func(p consumer.Progress) { tracker.observe(p); rep.update(p) })
 	rep.finish()
 	if err != nil {
 		c.printSummary(sum, plan, committed, resumed, false)
+		if errors.Is(err, consumer.ErrInterrupted) {
+			if store == nil {
+				return fmt.Errorf("%w; without a checkpoint index the plan is not stored, so it cannot resume: run it again with a new --group", err)
+			}
+			return fmt.Errorf("%w; run it again with the same --group to resume", err)
+		}
 		return err
 	}
 	return c.printSummary(sum, plan, committed, resumed, true)
 }
 
+// spans returns the plan's ranges as the consumer's bounded-run spans.
+func spans(plan replay.Plan) []consumer.Span {
+	out := make([]consumer.Span, len(plan.Partitions))
+	for i, r := range plan.Partitions {
+		out[i] = consumer.Span{Partition: r.Partition, Start: r.Start, End: r.End}
+	}
+	return out
+}
+
 // coversPlan reports whether committed holds an offset for every partition
 // of plan.
-func coversPlan(plan consumer.Plan, committed map[int32]int64) bool {
+func coversPlan(plan replay.Plan, committed map[int32]int64) bool {
 	for _, r := range plan.Partitions {
 		if _, ok := committed[r.Partition]; !ok {
 			return false
@@ -171,28 +188,13 @@ func coversPlan(plan consumer.Plan, committed map[int32]int64) bool {
 	return true
 }
 
-// groupMembers returns the state and member count of group (0 when it has
-// none, does not exist, or cannot be described).
-func groupMembers(ctx context.Context, adm *kadm.Client, group string) (string, int) {
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return "", 0
-	}
-	g, ok := described[group]
-	if !ok || g.Err != nil {
-		return "", 0
-	}
-	return g.State, len(g.Members)
-}
-
 func (c *ReplayCommand) register(fs *flag.FlagSet) {
 	c.flags.register(fs)
 	fs.StringVar(&c.from, "from", "", "replay from this time: RFC3339 (2026-11-25T03:00:00Z) or a duration before now (90m)")
 	fs.StringVar(&c.fromOffsets, "from-offsets", "", "replay from these offsets: partition:offset,... (partitions not listed are not replayed)")
 	fs.StringVar(&c.sinceSnapshot, "since-snapshot", "", "replay what the snapshot <repo>/<name> is missing (restored into --index)")
-	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
 	fs.StringVar(&c.to, "to", "now", "stop before the first record at or after this RFC3339 time; now = the end offsets when the replay starts")
-	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --since-snapshot: how far before the snapshot's start to look, for clock skew")
+	c.gap.register(fs, "--since-snapshot")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, stallTimeoutUsage)
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan (start and end offset per partition, records, target) and write nothing")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the plan or summary as JSON")
@@ -200,7 +202,7 @@ func (c *ReplayCommand) register(fs *flag.FlagSet) {
 }
 
 // bounds interprets --from, --from-offsets and --to.
-func (c *ReplayCommand) bounds() (consumer.Bounds, error) {
+func (c *ReplayCommand) bounds() (replay.Bounds, error) {
 	n := 0
 	for _, v := range []string{c.from, c.fromOffsets, c.sinceSnapshot} {
 		if v != "" {
@@ -208,9 +210,12 @@ func (c *ReplayCommand) bounds() (consumer.Bounds, error) {
 		}
 	}
 	if n != 1 {
-		return consumer.Bounds{}, usageError{errors.New("exactly one of --from, --from-offsets and --since-snapshot is required")}
+		return replay.Bounds{}, usageError{errors.New("exactly one of --from, --from-offsets and --since-snapshot is required")}
 	}
-	var b consumer.Bounds
+	if err := c.gap.validate(); err != nil {
+		return replay.Bounds{}, err
+	}
+	b := replay.Bounds{AllowRetentionGap: c.gap.allowRetentionGap}
 	if c.to != "now" && c.to != "" {
 		t, err := time.Parse(time.RFC3339Nano, c.to)
 		if err != nil {
@@ -269,92 +274,39 @@ func parseOffsets(s string) (map[int32]int64, error) {
 	return out, nil
 }
 
-// plan loads the stored plan of an interrupted run of this replay, or
-// makes a new one.
-func (c *ReplayCommand) plan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, b consumer.Bounds) (consumer.Plan, bool, error) {
-	if store != nil {
-		stored, ok, err := store.LoadPlan(ctx, c.flags.group, c.flags.topic, c.flags.index)
-		if err != nil {
-			return consumer.Plan{}, false, fmt.Errorf("load replay plan: %w", err)
-		}
-		if ok {
-			committed, err := groupCommits(ctx, adm, stored)
-			if err != nil {
-				return consumer.Plan{}, false, err
+// plan resolves the replay: the stored plan of an interrupted run of this
+// replay, or a new plan (refusing a group used by something else).
+func (c *ReplayCommand) plan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, b replay.Bounds) (replay.Resolved, error) {
+	res, err := replay.Resolve(ctx, adm, store, c.flags.group, c.flags.topic, c.flags.index, c.gap.allowRetentionGap,
+		func(ctx context.Context) (replay.Plan, error) {
+			if c.sinceSnapshot == "" {
+				return replay.MakePlan(ctx, adm, c.flags.topic, c.flags.group, b)
 			}
-			if len(committed) > 0 {
-				e.log.Info("found the plan of an earlier run of this replay group: resuming it with its end offsets (use a new --group for a new replay)",
-					"group", stored.Group, "from", stored.From, "planned", stored.Created)
-				return stored, true, nil
+			plan, note, err := snapshotPlan(ctx, e, adm, store, &c.flags, &c.gap, c.sinceSnapshot, b.To)
+			if err == nil {
+				e.log.Info("snapshot gap planned", "snapshot", c.sinceSnapshot, "note", note)
 			}
-		}
+			return plan, err
+		})
+	if err == nil && res.Resumed {
+		e.log.Info("found the plan of an earlier run of this replay group: resuming it with its end offsets (use a new --group for a new replay)",
+			"group", res.Plan.Group, "from", res.Plan.From, "planned", res.Plan.Created)
 	}
-	if c.sinceSnapshot != "" {
-		plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index,
-			c.sinceSnapshot, c.snapshotIndex, c.flags.deleteMode, c.skewMargin, b.To)
-		if err != nil {
-			return plan, false, err
-		}
-		e.log.Info("snapshot gap planned", "snapshot", c.sinceSnapshot, "note", note)
-		return plan, false, nil
-	}
-	plan, err := consumer.MakePlan(ctx, adm, c.flags.topic, c.flags.group, b)
-	return plan, false, err
+	return res, err
 }
 
-// snapshotPlan plans the replay of what a snapshot is missing.
-func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, topic, group, index, snap, sourceIndex, deleteMode string,
-	margin time.Duration, to time.Time) (consumer.Plan, string, error) {
+// snapshotPlan plans the replay of what a snapshot is missing (run and
+// replay).
+func snapshotPlan(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, f *pipelineFlags, g *gapFlags, snap string, to time.Time) (replay.Plan, string, error) {
 	repo, name, err := splitSnapshot(snap)
 	if err != nil {
-		return consumer.Plan{}, "", usageError{err}
+		return replay.Plan{}, "", usageError{err}
 	}
-	info, err := checkpoint.SnapshotInfo(ctx, e.admin, repo, name)
-	if err != nil {
-		return consumer.Plan{}, "", err
-	}
-	// An explicit --snapshot-index must be in the snapshot: its checkpoint
-	// history is what the plan trusts.
-	if err := info.Usable(sourceIndex); err != nil {
-		return consumer.Plan{}, "", err
-	}
-	if sourceIndex == "" {
-		var data []string
-		for _, ix := range info.Indices {
-			if !strings.HasPrefix(ix, ".") && (store == nil || ix != store.Index()) {
-				data = append(data, ix)
-			}
-		}
-		if len(data) == 1 {
-			sourceIndex = data[0]
-		} else {
-			sourceIndex = index
-		}
-	}
-	// In delete mode the restored index has lost the delete tombstones the
-	// live index still held when the snapshot was taken (they live only in
-	// memory, for index.gc_deletes). Starting that much earlier replays
-	// those deletes, so the restored index remembers them again and a late
-	// or duplicate older upsert in the gap gets its 409, as it did live.
-	lookback := time.Duration(0)
-	if mode, _ := indexer.ParseDeleteMode(deleteMode); mode == indexer.Delete {
-		lookback = indexer.DefaultGCDeletes
-		if s, err := indexer.ReadIndexSettings(ctx, e.admin, index); err == nil && s.Exists {
-			lookback = s.GCDeletes
-		}
-	}
-	starts, note, err := checkpoint.SinceSnapshot(ctx, store, adm, topic, sourceIndex, info.Start, margin+lookback)
-	if err != nil {
-		return consumer.Plan{}, "", err
-	}
-	desc := fmt.Sprintf("since snapshot %s (started %s, margin %s, checkpoints of index %s): %s",
-		snap, info.Start.UTC().Format(time.RFC3339Nano), margin, sourceIndex, note)
-	if lookback > 0 {
-		desc = fmt.Sprintf("since snapshot %s (started %s, margin %s + index.gc_deletes %s to replay the deletes the restore forgot, checkpoints of index %s): %s",
-			snap, info.Start.UTC().Format(time.RFC3339Nano), margin, lookback, sourceIndex, note)
-	}
-	plan, err := consumer.MakePlan(ctx, adm, topic, group, consumer.Bounds{FromOffsets: starts, To: to, Description: desc})
-	return plan, note, err
+	mode, _ := indexer.ParseDeleteMode(f.deleteMode)
+	return replay.PlanSnapshot(ctx, adm, e.admin, store, replay.SnapshotGap{
+		Topic: f.topic, Group: f.group, Index: f.index, Repo: repo, Name: name, SourceIndex: g.snapshotIndex,
+		Margin: g.skewMargin, MaxFeederLag: g.maxFeederLag, DeleteMode: mode, To: to, AllowRetentionGap: g.allowRetentionGap,
+	})
 }
 
 // warnRestoredDeletes warns, for a replay or run that fills the gap of a
@@ -375,21 +327,6 @@ func warnRestoredDeletes(log *slog.Logger, deleteMode, index string) {
 			"than index.gc_deletes after its delete brings the document back, here as on the live index; use --delete-mode tombstone for exact convergence")
 }
 
-// groupCommits returns the group's committed offsets for the plan's topic.
-func groupCommits(ctx context.Context, adm *kadm.Client, plan consumer.Plan) (map[int32]int64, error) {
-	fetched, err := consumer.FetchCommits(ctx, adm, plan.Group)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	fetched.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == plan.Topic && o.At >= 0 {
-			out[o.Partition] = o.At
-		}
-	})
-	return out, nil
-}
-
 // planRow is one partition of a printed plan.
 type planRow struct {
 	Partition int32 `json:"partition"`
@@ -400,7 +337,7 @@ type planRow struct {
 
 // planRows renders the plan's partitions; for a resumed plan the starts are
 // the group's committed offsets (what is left to do).
-func planRows(plan consumer.Plan, committed map[int32]int64, resumed bool) ([]planRow, int64) {
+func planRows(plan replay.Plan, committed map[int32]int64, resumed bool) ([]planRow, int64) {
 	rows := make([]planRow, 0, len(plan.Partitions))
 	var total int64
 	for _, r := range plan.Partitions {
@@ -416,7 +353,7 @@ func planRows(plan consumer.Plan, committed map[int32]int64, resumed bool) ([]pl
 	return rows, total
 }
 
-func (c *ReplayCommand) printPlan(plan consumer.Plan, committed map[int32]int64, resumed bool) error {
+func (c *ReplayCommand) printPlan(plan replay.Plan, committed map[int32]int64, resumed bool) error {
 	rows, total := planRows(plan, committed, resumed)
 	if c.jsonOut {
 		enc := json.NewEncoder(c.stdout)
@@ -465,7 +402,7 @@ type planJSON struct {
 	Remaining  []planRow `json:"remaining,omitempty"`
 }
 
-func (c *ReplayCommand) printSummary(s consumer.Summary, plan consumer.Plan, committed map[int32]int64, resumed, complete bool) error {
+func (c *ReplayCommand) printSummary(s consumer.Summary, plan replay.Plan, committed map[int32]int64, resumed, complete bool) error {
 	rate := 0.0
 	if s.Duration > 0 {
 		rate = float64(s.Records) / s.Duration.Seconds()

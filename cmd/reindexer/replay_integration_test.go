@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/reindexer/reindexer/checkpoint"
-	"github.com/reindexer/reindexer/consumer"
 	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/faultproxy"
 	"github.com/reindexer/reindexer/internal/itest"
 	"github.com/reindexer/reindexer/internal/refmodel"
+	"github.com/reindexer/reindexer/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -417,12 +417,12 @@ func commits(t testing.TB, adm *kadm.Client, group, topic string) map[int32]int6
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	fetched, err := consumer.FetchCommits(ctx, adm, group)
+	fetched, err := replay.FetchCommits(ctx, adm, group)
 	// A young broker answers COORDINATOR_NOT_AVAILABLE while it creates
 	// __consumer_offsets: retriable errors are retried until the deadline.
 	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
 		time.Sleep(100 * time.Millisecond) // retry interval
-		fetched, err = consumer.FetchCommits(ctx, adm, group)
+		fetched, err = replay.FetchCommits(ctx, adm, group)
 	}
 	if err != nil {
 		t.Fatalf("commits of %s: %v", group, err)
@@ -547,11 +547,11 @@ func TestReplayKillResume(t *testing.T) {
 
 	first, _ := startSplit(t, "replay-1", args...)
 	firstStart := time.Now()
-	var plan consumer.Plan
+	var plan replay.Plan
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		// Errors are expected while the checkpoint index is being created.
-		if p, ok, err := store.LoadPlan(t.Context(), group, topic, index); err == nil && ok {
+		if p, ok, err := replay.LoadPlan(t.Context(), store, group, topic, index); err == nil && ok {
 			plan = p
 			break
 		}

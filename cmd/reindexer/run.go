@@ -12,6 +12,7 @@ import (
 	"github.com/reindexer/reindexer/checkpoint"
 	"github.com/reindexer/reindexer/consumer"
 	"github.com/reindexer/reindexer/indexer"
+	"github.com/reindexer/reindexer/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -21,11 +22,10 @@ type RunCommand struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	flags         pipelineFlags
-	start         string
-	snapshotIndex string
-	skewMargin    time.Duration
-	stallTimeout  time.Duration
+	flags        pipelineFlags
+	start        string
+	gap          gapFlags
+	stallTimeout time.Duration
 }
 
 // Run parses args and indexes the topic until ctx is cancelled (SIGTERM or
@@ -71,9 +71,10 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 	defer conn.adm.Close()
 	adm, store, cluster := conn.adm, conn.store, conn.cluster
 	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
+	var seeded *replay.Plan
 	if snapshot != "" {
-		if err := c.seedFromSnapshot(ctx, e, adm, store, snapshot); err != nil {
-			return err
+		if seeded, err = c.seedFromSnapshot(ctx, e, adm, store, snapshot); err != nil {
+			return planError(err, "--start snapshot:...")
 		}
 	}
 	if store != nil {
@@ -81,6 +82,16 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 			return fmt.Errorf("checkpoint history: %w", err)
 		}
 		w := checkpoint.NewWriter(store, c.flags.group, c.flags.topic, c.flags.index, c.flags.checkpointInterval, 0, log)
+		// What the group's checkpoints may claim (complete from the log
+		// start, for which topic ID): see replay.RunCoverage.
+		cov, err := replay.RunCoverage(ctx, adm, store, c.flags.group, c.flags.topic, c.flags.index, c.start == "earliest", seeded)
+		if err != nil {
+			return fmt.Errorf("checkpoint history: %w", err)
+		}
+		w.SetCoverage(cov)
+		if seeded != nil {
+			w.Observe(seeded.Starts()) // the gap's starts are the group's first checkpoints
+		}
 		cfg.OnCommit = w.Observe
 		wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 		wdone := make(chan struct{})
@@ -129,40 +140,37 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 func (c *RunCommand) register(fs *flag.FlagSet) {
 	c.flags.register(fs)
 	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
-	fs.StringVar(&c.snapshotIndex, "snapshot-index", "", snapshotIndexUsage)
-	fs.DurationVar(&c.skewMargin, "skew-margin", time.Minute, "with --start snapshot:..., how far before the snapshot's start to look, for clock skew")
+	c.gap.register(fs, "--start snapshot:...")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
 }
 
 // seedFromSnapshot starts a group that has never committed at the gap a
-// restored snapshot is missing.
-func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, snapshot string) error {
-	fetched, err := consumer.FetchCommits(ctx, adm, c.flags.group)
-	if err != nil {
-		return err
+// restored snapshot is missing, and returns the plan it seeded (nil when the
+// group already has commits).
+func (c *RunCommand) seedFromSnapshot(ctx context.Context, e *env, adm *kadm.Client, store *checkpoint.Store, snapshot string) (*replay.Plan, error) {
+	if err := c.gap.validate(); err != nil {
+		return nil, err
 	}
-	has := false
-	fetched.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == c.flags.topic && o.At >= 0 {
-			has = true
-		}
-	})
-	if has {
+	committed, err := replay.GroupCommits(ctx, adm, c.flags.group, c.flags.topic)
+	if err != nil {
+		return nil, err
+	}
+	if len(committed) > 0 {
 		e.log.Info("group already has committed offsets; --start applies only to partitions never committed, resuming", "group", c.flags.group)
-		return nil
+		return nil, nil
 	}
-	plan, note, err := snapshotPlan(ctx, e, adm, store, c.flags.topic, c.flags.group, c.flags.index, snapshot, c.snapshotIndex, c.flags.deleteMode, c.skewMargin, time.Time{})
+	plan, note, err := snapshotPlan(ctx, e, adm, store, &c.flags, &c.gap, snapshot, time.Time{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.log.Info("starting at the snapshot's gap", "snapshot", snapshot, "note", note, "records_behind", plan.Records())
 	warnRestoredDeletes(e.log, c.flags.deleteMode, c.flags.index)
-	res, err := consumer.Seed(ctx, adm, plan)
+	res, err := replay.Seed(ctx, adm, plan)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.log.Info("group seeded", "group", c.flags.group, "offsets", res.Seeded)
-	return nil
+	return &plan, nil
 }
 
 // Usage returns the help text.

@@ -20,6 +20,7 @@ import (
 	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/itest"
 	"github.com/reindexer/reindexer/internal/refmodel"
+	"github.com/reindexer/reindexer/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -128,7 +129,7 @@ type gapVariant struct {
 	mode refmodel.DeleteMode
 	// ordered streams have no duplicates and no late events, so every
 	// document's records arrive in version order: the condition under
-	// which delete mode converges after a restore (DESIGN §2).
+	// which delete mode converges after a restore.
 	ordered bool
 	// weak is delete mode with out-of-order events, delete mode's hard
 	// case after a restore: the restored index has no delete tombstones,
@@ -175,6 +176,7 @@ func TestSnapshotGap(t *testing.T) {
 
 func snapshotGap(t *testing.T, v gapVariant) {
 	margin := 3 * time.Second // --skew-margin: one clock here
+	const feederLag = time.Second
 	if v.weak {
 		margin = 10 * time.Second // no history: the start comes from record timestamps
 	}
@@ -222,12 +224,15 @@ func snapshotGap(t *testing.T, v gapVariant) {
 
 	waitFrom := time.Now()
 	adm := kadm.NewClient(itest.Kafka(t, env))
+	topicID, err := replay.TopicID(ctx, adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(150 * time.Second); ; {
 		if live.exited() {
 			t.Fatalf("the live run exited: %v", live.err)
 		}
 		var ready bool
-		var err error
 		var cps map[int32]checkpoint.Checkpoint
 		if v.weak {
 			// A must hold every record older than the snapshot's cutoff:
@@ -249,11 +254,9 @@ func snapshotGap(t *testing.T, v gapVariant) {
 			}
 		} else {
 			// Wait until the history holds, for every partition, a
-			// checkpoint of A from a minute bucket that is over
-			// (checkpoint.Bucket: later writes in the current bucket
-			// replace its document, so only closed buckets keep a
-			// checkpoint old enough for the snapshot's cutoff).
-			cps, err = checkpoint.NewStore(cl, ck).Before(ctx, topic, a, time.Now().Add(-margin-lookback).Truncate(checkpoint.Bucket))
+			// complete checkpoint of A old enough for the snapshot's
+			// cutoff.
+			cps, err = checkpoint.NewStore(cl, ck).Before(ctx, topic, topicID, a, time.Now().Add(-margin-lookback))
 			ready = err == nil && len(cps) == 4
 		}
 		if ready {
@@ -301,8 +304,14 @@ func snapshotGap(t *testing.T, v gapVariant) {
 		restored = itest.DumpIndex(t, env, b)
 	}
 	gapArgs := func(group string) []string {
-		return replayArgs(env, topic, group, b, ckB, "--since-snapshot", repo+"/"+snap, "--snapshot-index", a,
+		args := replayArgs(env, topic, group, b, ckB, "--since-snapshot", repo+"/"+snap, "--snapshot-index", a,
 			"--skew-margin", margin.String(), "--delete-mode", string(mode))
+		if v.weak {
+			// Without history the operator states the feeder's lag: the
+			// wait above kept it under a second.
+			args = append(args, "--max-feeder-lag", feederLag.String())
+		}
+		return args
 	}
 	r1 := runReplay(t, "replay-b", 3*time.Minute, gapArgs(itest.Name(t, "g-replay"))...)
 	starts := map[int32]int64{}
@@ -312,10 +321,11 @@ func snapshotGap(t *testing.T, v gapVariant) {
 	checkReadExactly(t, "replay into B", r1.Sum, starts, final)
 	want := map[int32]int64{}
 	if v.weak {
-		if !strings.Contains(r1.Sum.Plan.From, "partitions 0-3 (checkpoint history disabled) fall back to the first record with a timestamp at or after the cutoff") {
+		if !strings.Contains(r1.Sum.Plan.From, "partitions 0-3 (checkpoint history disabled) fall back to the first record with a timestamp at or after") ||
+			!strings.Contains(r1.Sum.Plan.From, "the cutoff less the stated feeder lag 1s") {
 			t.Errorf("the replay without history did not say it fell back to timestamps: %s", r1.Sum.Plan.From)
 		}
-		cutoff := info.Start.Add(-margin - lookback).UnixMilli()
+		cutoff := info.Start.Add(-margin - lookback - feederLag).UnixMilli()
 		for p, rs := range f.records() {
 			i := slices.IndexFunc(rs, func(r fedRec) bool { return r.Time.UnixMilli() >= cutoff })
 			want[p] = rs[i].Offset
@@ -325,7 +335,7 @@ func snapshotGap(t *testing.T, v gapVariant) {
 			strings.Contains(r1.Sum.Plan.From, "fall back") {
 			t.Errorf("the replay did not plan every partition from the checkpoint history: %s", r1.Sum.Plan.From)
 		}
-		cps, err := checkpoint.NewStore(cl, ckB).Before(ctx, topic, a, info.Start.Add(-margin-lookback))
+		cps, err := checkpoint.NewStore(cl, ckB).Before(ctx, topic, topicID, a, info.Start.Add(-margin-lookback))
 		if err != nil {
 			t.Fatal(err)
 		}
