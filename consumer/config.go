@@ -22,6 +22,7 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultFetchMaxBytes   = 16 << 20
 	DefaultMaxPollRecords  = 10000
+	DefaultMetadataMaxAge  = 30 * time.Second
 )
 
 // Config configures Run and Replay. Topic, Group, Kafka (with at least
@@ -88,6 +89,11 @@ type Config struct {
 	FetchMaxBytes int32
 	// MaxPollRecords bounds the records taken per poll. Default 10000.
 	MaxPollRecords int
+	// MetadataMaxAge is how often the topic's metadata is refreshed; it
+	// bounds how long partitions added to the topic go unnoticed (they then
+	// begin where Start says, earliest by default). Default 30s; franz-go's
+	// own is 5m.
+	MetadataMaxAge time.Duration
 
 	// DLQMaxRatio stops the pipeline (nothing of the offending batch
 	// committed) when more than this share of the last DLQWindow records
@@ -153,6 +159,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxPollRecords <= 0 {
 		c.MaxPollRecords = DefaultMaxPollRecords
+	}
+	if c.MetadataMaxAge <= 0 {
+		c.MetadataMaxAge = DefaultMetadataMaxAge
 	}
 	if !c.StartSet {
 		c.Start = kgo.NewOffset().AtStart()

@@ -131,6 +131,7 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 		kgo.ConsumeStartOffset(cfg.Start),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		kgo.MetadataMaxAge(cfg.MetadataMaxAge), // notices added partitions
 		// Short fetch waits: a lane that resumes its paused partitions gets
 		// data at the next fetch, not after the default 5s wait of the
 		// fetch already in flight (measured: a 4-lane replay ran at half
