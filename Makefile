@@ -19,6 +19,16 @@ SERVICES := scripts/services.sh
 WITH_SERVICES := $(SERVICES) run --
 
 TEST_TIMEOUT        ?= 25m
+# Fuzz targets (name:package), run by `make fuzz` for FUZZTIME each and by `make test` for
+# TEST_FUZZTIME each; a crash is saved under the package's testdata/fuzz and becomes a test.
+FUZZ_TARGETS  ?= FuzzDocument:./internal/jsonscan FuzzFields:./internal/jsonscan FuzzStrings:./internal/jsonscan \
+                 FuzzParseInt:./internal/jsonscan FuzzDecode:./event FuzzParseBulkResponse:./indexer
+FUZZTIME      ?= 2m
+TEST_FUZZTIME ?= 10s
+# The fault tests' private Kafka + OpenSearch (cmd/reindexer/chaos_stack_test.go): stopped after
+# test and chaos even when go test is killed.
+CHAOS_RESULTS    ?= .cache/chaos-results
+STOP_CHAOS_STACK := SERVICES_DIR=$(CURDIR)/.cache/chaos-services $(SERVICES) down >/dev/null 2>&1 || true
 STATICCHECK_VERSION ?= v0.8.2
 # test-compat: OPENSEARCH:KAFKA pairs and the tests run against each pair.
 COMPAT_PAIRS   ?= 3.8.0:4.4.0 2.19.1:3.9.1
@@ -26,7 +36,7 @@ COMPAT_TESTS   ?= TestWalkingSkeleton|TestConvergence|TestSnapshotGap|TestCluste
 COMPAT_TIMEOUT ?= 20m
 export COMPAT_PAIRS COMPAT_TESTS COMPAT_TIMEOUT GO
 
-.PHONY: help build services-up services-down services-status test test-unit lint demo bench \
+.PHONY: help build services-up services-down services-status test test-unit fuzz lint demo bench \
         chaos test-compat clean distclean
 
 help: ## show this help
@@ -53,13 +63,15 @@ services-status: ## show pids, versions, health, RSS and the env of the local se
 # `make test` starts a fresh stack and stops it at the end, also on failure, keeping go's exit
 # code. If a healthy stack of the same versions was already up (developer mode) it is reused
 # as is (NOT wiped) and left running. CI always starts from a stopped stack.
-test: ## go vet + all tests (-race, integration tag) against the real services
+test: ## go vet + all tests (-race, integration tag) against the real services, then each fuzz target for 10s
 	$(WITH_SERVICES) bash -c '\
 	  set -euo pipefail; \
+	  trap "$(STOP_CHAOS_STACK)" EXIT; \
 	  echo "+ go vet ./..."; $(GO) vet ./...; \
 	  echo "+ go vet -tags integration ./..."; $(GO) vet -tags integration ./...; \
 	  echo "+ go test -race -tags integration -count=1 -timeout $(TEST_TIMEOUT) ./..."; \
 	  REQUIRE_REAL_SERVICES=1 $(GO) test -race -tags integration -count=1 -timeout $(TEST_TIMEOUT) ./...'
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 test-unit: ## unit tests only (-race, no integration tag, no services)
 	$(GO) test -race ./...
@@ -81,9 +93,20 @@ bench: ## [placeholder] benchmarks (integration tag) against the real services
 	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 \
 	  $(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
 
-chaos: ## [placeholder] long crash/rebalance tests against the real services (60 min budget)
-	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_CHAOS=long \
-	  $(GO) test -race -tags integration -count=1 -run 'Chaos|Crash|Rebalance' -timeout 60m ./...
+chaos: ## long fault scenarios (restarts, partitions, dropped connections, kill loop, rebalance storm, disk pressure) -> docs/reliability.md
+	rm -rf $(CHAOS_RESULTS)
+	$(WITH_SERVICES) bash -c '\
+	  trap "$(STOP_CHAOS_STACK)" EXIT; rc=0; \
+	  REQUIRE_REAL_SERVICES=1 REINDEXER_CHAOS=long REINDEXER_CHAOS_RESULTS=$(CURDIR)/$(CHAOS_RESULTS) \
+	    $(GO) test -tags integration -count=1 -v -run "Chaos|Crash|Rebalance" -timeout 100m ./... || rc=1; \
+	  $(GO) run ./internal/chaosreport/render -in $(CHAOS_RESULTS) -out docs/reliability.md || rc=1; \
+	  exit $$rc'
+
+fuzz: ## run each go test -fuzz target for FUZZTIME (default 2m; make test runs each for TEST_FUZZTIME)
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "+ go test -run '^$$' -fuzz '^$${t%%:*}$$' -fuzztime $(FUZZTIME) $${t#*:}"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 test-compat: ## run COMPAT_TESTS against each OPENSEARCH:KAFKA pair of COMPAT_PAIRS (fresh stack each)
 	scripts/compat.sh
