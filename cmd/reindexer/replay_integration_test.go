@@ -853,7 +853,7 @@ func TestReplayBlocked(t *testing.T) {
 
 			target := env.OpenSearchURL
 			var px *faultproxy.Proxy
-			lift := func() {}
+			var lift func()
 			if how == "faultproxy" {
 				var err error
 				px, err = faultproxy.New(env.OpenSearchURL, 1)
