@@ -52,6 +52,7 @@ func TestHelpGolden(t *testing.T) {
 		{"run", []string{"run", "-h"}},
 		{"replay", []string{"replay", "-h"}},
 		{"probe", []string{"probe", "-h"}},
+		{"parity", []string{"parity", "-h"}},
 		{"cutover", []string{"cutover", "-h"}},
 		{"version", []string{"version", "-h"}},
 	} {

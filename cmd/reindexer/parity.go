@@ -376,13 +376,13 @@ func renderParity(res parity.Result) string {
 	switch res.Mode {
 	case parity.ModeCount:
 		fmt.Fprintf(&b, "count difference: %+d (left - right)\n", res.Left.Count-res.Right.Count)
+	case parity.ModeSample:
+		fmt.Fprintf(&b, "count difference: %+d (left - right)\n", res.Left.Count-res.Right.Count)
+		fmt.Fprintf(&b, "of %d ids sampled on the left: %d missing on the right, %d at other versions\n",
+			res.Sampled, res.Diff.OnlyLeft, res.Diff.VersionDiffers)
 	default:
-		what := "all ids"
-		if res.Mode == parity.ModeSample {
-			what = fmt.Sprintf("%d sampled ids", res.Sampled)
-		}
-		fmt.Fprintf(&b, "differences in %s: %d only left, %d only right, %d at other versions\n",
-			what, res.Diff.OnlyLeft, res.Diff.OnlyRight, res.Diff.VersionDiffers)
+		fmt.Fprintf(&b, "differences in all ids: %d only left, %d only right, %d at other versions\n",
+			res.Diff.OnlyLeft, res.Diff.OnlyRight, res.Diff.VersionDiffers)
 	}
 	fmt.Fprintf(&b, "drift %d, tolerance %d\n", res.Drift, res.Tolerance)
 	if res.Bucket != "" {
@@ -413,7 +413,11 @@ func renderParity(res parity.Result) string {
 			fmt.Fprintf(&b, "  %s\n", id)
 		}
 	}
-	list("ids only on the left", res.Diff.OnlyLeft*boolInt(res.Mode != parity.ModeCount), res.IDs.OnlyLeft)
+	leftTitle := "ids only on the left"
+	if res.Mode == parity.ModeSample {
+		leftTitle = "sampled ids missing on the right"
+	}
+	list(leftTitle, res.Diff.OnlyLeft*boolInt(res.Mode != parity.ModeCount), res.IDs.OnlyLeft)
 	list("ids only on the right", res.Diff.OnlyRight*boolInt(res.Mode != parity.ModeCount), res.IDs.OnlyRight)
 	if n := res.Diff.VersionDiffers; n > 0 {
 		fmt.Fprintf(&b, "\nids at other versions: %d", n)
