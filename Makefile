@@ -85,7 +85,6 @@ lint: ## gofmt -l, go vet, staticcheck (STATICCHECK_VERSION, fetched via the Go 
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags integration ./...
 
-# TODO(lead): wire the demo. scripts/demo.sh is a stub for now.
 demo: services-up ## the migration story on the local stack: live indexer, snapshot, restore, gap replay, counts
 	scripts/demo.sh
 
