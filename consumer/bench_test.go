@@ -36,9 +36,10 @@ func BenchmarkHotPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	dec, _ := event.NewDecoder(event.Config{})
-	p := &pipeline{cfg: Config{BatchBytes: DefaultBatchBytes, BatchDocs: DefaultBatchDocs}, ix: ix, dec: dec,
+	p := &pipeline{cfg: Config{BatchBytes: DefaultBatchBytes, BatchDocs: DefaultBatchDocs}, ix: ix,
 		m: metrics.New(nil), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	parts := []*part{{id: 0, end: -1}, {id: 1, end: -1}, {id: 2, end: -1}, {id: 3, end: -1}}
+	ln := newLane(p, 0, dec)
+	parts := []*part{{id: 0, end: -1, lane: ln}, {id: 1, end: -1, lane: ln}, {id: 2, end: -1, lane: ln}, {id: 3, end: -1, lane: ln}}
 	bt := &batch{}
 	b.SetBytes(bytes / n)
 	b.ReportAllocs()

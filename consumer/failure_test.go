@@ -347,3 +347,49 @@ func TestDeadLetterGivesUpOnRevoked(t *testing.T) {
 		t.Fatalf("deadLetter = %v, want errRevoked once the partition is revoked", err)
 	}
 }
+
+// TestLaneOverflowBoundsBatches: a poll bigger than a full lane can take
+// waits, undecoded, in the lane's overflow; batches never outgrow their
+// budget and the records still go out in offset order.
+func TestLaneOverflowBoundsBatches(t *testing.T) {
+	_, opts := fakeKafka(t, "t", 1)
+	ix, _ := scriptedIndexer(t, itemCreated, nil)
+	p, err := newPipeline(Config{Topic: "t", Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, BatchDocs: 10,
+		Linger: time.Hour, RevokeTimeout: 10 * time.Millisecond, Logger: quietLog()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.cl.Close()
+	l := p.lanes[0]
+	pt := &part{id: 0, lane: l, end: -1, durable: -1, committed: -1}
+	l.parts[0] = pt
+	var recs []*kgo.Record
+	for i := 0; i < 95; i++ {
+		recs = append(recs, &kgo.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: envelope(fmt.Sprintf("d%d", i), 1)})
+	}
+	l.append(pt, recs)
+	if !l.saturated || len(l.overflow) != 75 || l.open.ib.Len() != 10 || l.sealed.ib.Len() != 10 {
+		t.Fatalf("after a 95-record poll: saturated %v, overflow %d, open %d, sealed %d; want true, 75, 10, 10",
+			l.saturated, len(l.overflow), l.open.ib.Len(), l.sealed.ib.Len())
+	}
+	if paused := p.cl.PauseFetchPartitions(map[string][]int32{}); len(paused["t"]) != 1 {
+		t.Fatalf("a saturated lane's partition is not paused: %v", paused)
+	}
+	next := int64(0)
+	l.close()
+	for b := l.next(); b != nil; b = l.next() {
+		if n := b.ib.Len(); n > 10 {
+			t.Fatalf("a batch of %d items, over BatchDocs 10", n)
+		}
+		for _, r := range b.refs {
+			if r.rec.Offset != next {
+				t.Fatalf("record %d came out where %d was due", r.rec.Offset, next)
+			}
+			next++
+		}
+		p.putBatch(b)
+	}
+	if next != 95 || l.saturated {
+		t.Fatalf("%d records came out (saturated %v), want all 95 and the lane resumed", next, l.saturated)
+	}
+}

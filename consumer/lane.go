@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reindexer/reindexer/event"
 	"github.com/reindexer/reindexer/indexer"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -89,15 +90,27 @@ type lane struct {
 	closed    bool   // no more batches; the sender exits when drained
 	saturated bool   // the lane's partitions are paused until it has room
 	parts     map[int32]*part
-	progress  chan struct{}
-	wake      chan struct{}
-	exited    chan struct{}
+	// overflow holds records polled while the lane was full (open batch
+	// full, sealed slot taken), in poll order, not yet encoded: they go
+	// into batches as the sender frees the sealed slot. So no batch ever
+	// grows past BatchBytes (plus one record), whatever a poll brings.
+	overflow []pending
+	dec      *event.Decoder // decodes into this lane's batches; used under mu
+	progress chan struct{}
+	wake     chan struct{}
+	exited   chan struct{}
 
 	nparts int // partitions assigned; guarded by pipeline.mu
 }
 
-func newLane(p *pipeline, id int) *lane {
-	return &lane{p: p, id: id, parts: map[int32]*part{}, progress: make(chan struct{}), wake: make(chan struct{}, 1), exited: make(chan struct{})}
+// pending is a record waiting in a lane's overflow.
+type pending struct {
+	part *part
+	rec  *kgo.Record
+}
+
+func newLane(p *pipeline, id int, dec *event.Decoder) *lane {
+	return &lane{p: p, id: id, dec: dec, parts: map[int32]*part{}, progress: make(chan struct{}), wake: make(chan struct{}, 1), exited: make(chan struct{})}
 }
 
 // notify wakes everyone waiting for progress. Call with mu held.
@@ -115,30 +128,67 @@ func (l *lane) kick() {
 
 // append decodes records of one partition into the lane's open batch and
 // seals it when full. It never waits: when the open batch is full and the
-// sealed slot is still taken, the lane is saturated and its partitions are
-// paused (the batch may overshoot by the rest of this poll) until the sender
-// takes the sealed batch. So one slow lane never holds up the others, and
-// never holds up a rebalance.
+// sealed slot is still taken, the lane is saturated: its partitions are
+// paused and the rest of the poll waits, undecoded, in the overflow until
+// the sender takes the sealed batch. So one slow lane never holds up the
+// others, never holds up a rebalance, and no batch outgrows its budget.
 func (l *lane) append(pt *part, recs []*kgo.Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range recs {
-		if l.open == nil {
-			l.open = l.p.getBatch()
-			l.open.first = time.Now()
-			l.kick()
+	for i, r := range recs {
+		if len(l.overflow) > 0 || !l.room() {
+			// Keep per-partition order: once records wait, every later one
+			// waits behind them.
+			for _, r := range recs[i:] {
+				l.overflow = append(l.overflow, pending{pt, r})
+			}
+			break
 		}
 		l.p.add(l.open, pt, r)
-		if l.sealed == nil && l.p.full(l.open) {
-			l.sealed, l.open = l.open, nil
-			l.sealedSeq++
-			l.kick()
-		}
 	}
-	if !l.saturated && l.open != nil && l.sealed != nil && l.p.full(l.open) {
+	if !l.saturated && len(l.overflow) > 0 {
 		l.saturated = true
 		l.p.m.LaneSaturated.Inc()
 		l.p.pause(l.partitions(), true)
+	}
+}
+
+// room makes sure there is an open batch that is not full, sealing a full
+// one into the free sealed slot; it reports false when the open batch is
+// full and the sealed slot taken. Call with mu held.
+func (l *lane) room() bool {
+	if l.open != nil && l.p.full(l.open) {
+		if l.sealed != nil {
+			return false
+		}
+		l.sealed, l.open = l.open, nil
+		l.sealedSeq++
+		l.kick()
+	}
+	if l.open == nil {
+		l.open = l.p.getBatch()
+		l.open.first = time.Now()
+		l.kick()
+	}
+	return true
+}
+
+// fill moves overflow records into batches while there is room. Records of
+// partitions no longer wanted (revoked, or broken) are dropped: they were
+// never committed, so their next reader gets them. Call with mu held.
+func (l *lane) fill() {
+	n := 0
+	for n < len(l.overflow) && l.room() {
+		o := l.overflow[n]
+		l.overflow[n] = pending{}
+		n++
+		if o.part.wanted() {
+			l.p.add(l.open, o.part, o.rec)
+		}
+	}
+	l.overflow = l.overflow[n:]
+	if len(l.overflow) == 0 {
+		l.overflow = nil
 	}
 }
 
@@ -154,7 +204,7 @@ func (l *lane) partitions() []int32 {
 // unsaturate resumes the lane's partitions once it has room again (except
 // replayed partitions that reached their end). Call with mu held.
 func (l *lane) unsaturate() {
-	if !l.saturated || (l.sealed != nil && l.open != nil && l.p.full(l.open)) {
+	if !l.saturated || len(l.overflow) > 0 || (l.sealed != nil && l.open != nil && l.p.full(l.open)) {
 		return
 	}
 	l.saturated = false
@@ -244,10 +294,12 @@ func (l *lane) next() *batch {
 				l.sealed, l.open = l.open, nil
 				l.sealedSeq++
 			}
+			l.fill()
 			l.unsaturate()
 			l.notify()
 			return b
 		}
+		l.fill()
 		wait := time.Duration(-1)
 		if l.open != nil {
 			age := time.Since(l.open.first)
@@ -260,7 +312,7 @@ func (l *lane) next() *batch {
 				return b
 			}
 			wait = l.p.cfg.Linger - age
-		} else if l.closed {
+		} else if l.closed && len(l.overflow) == 0 {
 			return nil
 		}
 		l.flushReq = false

@@ -63,7 +63,6 @@ type pipeline struct {
 	log   *slog.Logger
 	m     *metrics.Metrics
 	ix    *indexer.Indexer
-	dec   *event.Decoder // poll goroutine only (under a lane's mu)
 	cl    *kgo.Client
 	dlq   *kgo.Client
 	lanes []*lane
@@ -99,8 +98,7 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	dec, err := event.NewDecoder(cfg.Decoder)
-	if err != nil {
+	if _, err := event.NewDecoder(cfg.Decoder); err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	p := &pipeline{
@@ -108,7 +106,6 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 		log:       cfg.Logger,
 		m:         cfg.Metrics,
 		ix:        cfg.Indexer,
-		dec:       dec,
 		ends:      ends,
 		parts:     map[int32]*part{},
 		retired:   map[int32]PartitionSummary{},
@@ -117,8 +114,10 @@ func newPipeline(cfg Config, ends map[int32]int64) (*pipeline, error) {
 	}
 	p.workCtx, p.workCancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Lanes; i++ {
-		p.lanes = append(p.lanes, newLane(p, i))
+		dec, _ := event.NewDecoder(cfg.Decoder) // checked above
+		p.lanes = append(p.lanes, newLane(p, i, dec))
 	}
+	var err error
 	opts := append([]kgo.Opt{}, cfg.Kafka...)
 	opts = append(opts, cfg.ConsumerKafka...)
 	opts = append(opts,

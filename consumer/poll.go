@@ -52,8 +52,9 @@ func (p *pipeline) pollLoop(ctx context.Context) {
 	}
 }
 
-// add appends one record to b. Called by the poll goroutine with the lane
-// locked.
+// add appends one record to b. Called with pt's lane locked (by the poll
+// goroutine, or by the lane's sender when it moves overflow records into a
+// batch).
 func (p *pipeline) add(b *batch, pt *part, r *kgo.Record) {
 	if r.Attrs.IsControl() {
 		b.mark(pt, r) // transaction markers take an offset: commit past them
@@ -76,7 +77,7 @@ func (p *pipeline) add(b *batch, pt *part, r *kgo.Record) {
 	pt.count++
 	p.stats.records.Add(1)
 	b.bytes += len(r.Key) + len(r.Value)
-	ev, err := p.dec.Decode(r)
+	ev, err := pt.lane.dec.Decode(r)
 	if err != nil {
 		var de *event.Error
 		if !errors.As(err, &de) {
