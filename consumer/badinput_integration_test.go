@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestBadInput sends every kind of bad record DESIGN §3 names, between good
+// TestBadInput sends every kind of bad record docs/design.md §3 names, between good
 // ones, all into one partition: each bad record lands in the dead-letter
 // topic with the right reason and its source coordinates, is counted, and
 // does not stall its partition; every good record is indexed.

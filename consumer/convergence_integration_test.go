@@ -14,7 +14,7 @@ import (
 	"github.com/reindexer/reindexer/internal/refmodel"
 )
 
-// TestConvergence is the property test of DESIGN §2: for many seeds, a
+// TestConvergence is the property test of docs/design.md §2: for many seeds, a
 // stream over a few thousand ids with random versions, duplicates,
 // out-of-order versions, deletes, re-creates and Kafka tombstones, spread
 // over several partitions, is drained by the pipeline with random batching

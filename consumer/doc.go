@@ -6,7 +6,7 @@
 // service, Replay a bounded one-off that stops at end offsets captured when it
 // started.
 //
-// # Guarantees (DESIGN §3)
+// # Guarantees (docs/design.md §3)
 //
 //   - At least once, never ahead: the offset committed for a partition is the
 //     offset just past the last record of that partition whose write is
@@ -34,7 +34,7 @@
 // batches one at a time, in order, retrying failed items before it sends the
 // next batch. So:
 //
-//   - Every partition has one ordered writer, which is what DESIGN §2 needs
+//   - Every partition has one ordered writer, which is what docs/design.md §2 needs
 //     for delete-mode convergence (a retried older upsert can never land after
 //     a newer delete of the same document, since both are in one partition and
 //     one lane). A design with several bulks of one partition in flight would

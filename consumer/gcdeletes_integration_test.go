@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestDeleteModeWeakSpot shows where each delete mode holds (DESIGN §2): a
+// TestDeleteModeWeakSpot shows where each delete mode holds (docs/design.md §2): a
 // document is created and deleted; once OpenSearch has forgotten the delete
 // (index.gc_deletes, here 1s), a second writer replays a range that holds
 // the old upsert but not the delete. In delete mode the document comes back

@@ -3,12 +3,12 @@
 // A record describes one operation on one document: an upsert carrying the
 // full document, or a delete, each with a document id and a version (a
 // non-negative int64 that grows with every change of that document). The
-// default envelope (DESIGN §5) is
+// default envelope (docs/design.md §5) is
 //
 //	{"op":"upsert","id":"r42-m1001","version":1732412345678001,"doc":{...}}
 //	{"op":"delete","id":"r42-m1001","version":1732412399000000}
 //
-// with the record key equal to the id (docs/design.md, "Events"). Where each field comes from is
+// with the record key equal to the id. Where each field comes from is
 // configurable (see Source): JSON pointers into the value, the key, a
 // header, the record offset or timestamp. A Kafka tombstone (null value) is
 // a delete of its key, its version read from a header.

@@ -49,7 +49,7 @@ import (
 // DeleteMode says how delete events are written.
 type DeleteMode uint8
 
-// The delete modes (DESIGN §2).
+// The delete modes (docs/design.md §2).
 const (
 	// Delete writes versioned deletes. OpenSearch remembers the deleted
 	// version only for index.gc_deletes (60 s by default) and forgets it on

@@ -1,5 +1,5 @@
 // Package chatgen generates deterministic streams of realistic chat-message
-// events in reindexer's default envelope (DESIGN §5), for tests, demos and
+// events in reindexer's default envelope (docs/design.md §5), for tests, demos and
 // benchmarks.
 //
 // Every event is one Kafka record: the key is the document id and the value

@@ -148,7 +148,7 @@ func derefOr(s *string, def string) string {
 }
 
 // TestEnvelopes checks that every value is valid JSON in the envelope of
-// DESIGN §5 and that every document looks like a chat message.
+// docs/design.md §5 and that every document looks like a chat message.
 func TestEnvelopes(t *testing.T) {
 	g := MustNew(testConfig(3))
 	for i := range 20000 {

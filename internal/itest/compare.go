@@ -163,7 +163,7 @@ func show(version int64, src []byte) string {
 	return fmt.Sprintf("v%d %s", version, s)
 }
 
-// Model returns the reference state (DESIGN §2) of events in mode, applied
+// Model returns the reference state (docs/design.md §2) of events in mode, applied
 // in order; it fails the test on an event the model rejects.
 func Model(t testing.TB, mode refmodel.DeleteMode, events ...[]chatgen.Event) map[string]refmodel.Doc {
 	t.Helper()

@@ -1,5 +1,5 @@
 // Package itest holds helpers for integration tests against the real Kafka
-// and OpenSearch services of DESIGN §6: finding and checking the services,
+// and OpenSearch services of docs/design.md §6: finding and checking the services,
 // unique resource names, topics, producing chatgen events, dumping an index
 // and comparing it with the reference model.
 //

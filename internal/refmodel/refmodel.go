@@ -1,4 +1,4 @@
-// Package refmodel is the reference model of DESIGN §2: the state an index
+// Package refmodel is the reference model of docs/design.md §2: the state an index
 // must converge on after a set of document operations has been applied at
 // least once, in any order, with any duplicates.
 //
@@ -27,7 +27,7 @@ const MaxIDBytes = 512
 // DeleteMode says how a delete shows in the expected state.
 type DeleteMode string
 
-// The delete modes of DESIGN §2.
+// The delete modes of docs/design.md §2.
 const (
 	// ModeDelete: a deleted id is absent.
 	ModeDelete DeleteMode = "delete"
@@ -106,7 +106,7 @@ func New(mode DeleteMode, opts ...Option) (*Model, error) {
 func (m *Model) Mode() DeleteMode { return m.mode }
 
 // Apply records one operation. An operation the worker must dead-letter
-// (DESIGN §3: empty or over-long id, negative version, unknown op, an upsert
+// (docs/design.md §3: empty or over-long id, negative version, unknown op, an upsert
 // whose document is not a JSON object) is rejected with an error and changes
 // nothing. doc is ignored for deletes and copied for upserts.
 func (m *Model) Apply(id, opName string, version int64, doc []byte) error {
