@@ -5,7 +5,12 @@
 //	reindexer run      the long-running consumer-group indexer
 //	reindexer replay   a bounded, resumable replay (from a time, offsets, or a snapshot's gap)
 //	reindexer parity   a verdict on whether two indices, or an index and its topic, hold the same documents
+//	reindexer probe    replay sample searches in rising rate steps, old side against new
+//	reindexer cutover  move an alias to a new index atomically when parity holds; --rollback undoes it
 //	reindexer version  print the version
+//
+// The contract these commands keep (flags, exit codes, what each promises)
+// is docs/design.md §7.
 //
 // Run "reindexer <command> -h" for a command's flags and examples. Every flag
 // can also be set with an environment variable REINDEXER_<FLAG> (upper case,
@@ -26,8 +31,8 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitFailure = 1 // the command ran and failed (parity: drift found)
-	exitUsage   = 2 // bad flags or arguments (parity: could not check)
+	exitFailure = 1 // the command ran and failed (parity, cutover: drift; probe: a step broke a limit)
+	exitUsage   = 2 // bad flags or arguments (parity, probe: could not check; cutover: refused)
 )
 
 // command is one subcommand: a small type with Run and Usage.
