@@ -35,14 +35,17 @@ func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
 	if p.dlq == nil {
 		d := recs[0]
 		err := fmt.Errorf("record %s/%d@%d cannot be indexed (%s: %s) and no dead-letter topic is configured (set --dlq-topic); stopping without committing it",
-			p.cfg.Topic, d.part.id, d.rec.Offset, d.reason, d.detail)
+			p.cfg.Topic, d.part.id, d.offset, d.reason, d.detail)
 		p.fail(err)
+		return err
+	}
+	if err := p.readBack(ctx, recs); err != nil {
 		return err
 	}
 	out := make([]*kgo.Record, 0, len(recs))
 	owner := make(map[*kgo.Record]*part, len(recs))
 	for _, d := range recs {
-		if !d.part.wanted() {
+		if !d.part.wanted() || d.rec == nil {
 			continue
 		}
 		r := d.rec
@@ -103,6 +106,103 @@ func (p *pipeline) deadLetter(ctx context.Context, recs []deadRec) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// readBack fills in the records of dead that the pipeline did not keep
+// (bulk items OpenSearch rejected; see ref) by reading them again from
+// Kafka, by partition and offset, with the consumer's isolation level. It
+// retries with backoff until ctx ends; records of partitions no longer
+// wanted are left nil (deadLetter skips them).
+func (p *pipeline) readBack(ctx context.Context, dead []deadRec) error {
+	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(200*time.Millisecond),
+		backoff.WithMaxInterval(30*time.Second), backoff.WithMaxElapsedTime(0))
+	for {
+		want := map[int32]map[int64][]int{} // partition -> offset -> indices in dead
+		for i, d := range dead {
+			if d.rec == nil && d.part.wanted() {
+				if want[d.part.id] == nil {
+					want[d.part.id] = map[int64][]int{}
+				}
+				want[d.part.id][d.offset] = append(want[d.part.id][d.offset], i)
+			}
+		}
+		if len(want) == 0 {
+			return nil
+		}
+		err := p.fetchOffsets(ctx, want, func(r *kgo.Record) {
+			for _, i := range want[r.Partition][r.Offset] {
+				dead[i].rec = r
+			}
+			delete(want[r.Partition], r.Offset)
+		})
+		if err == nil {
+			continue // all found; the loop ends at the check above
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.warn("reading rejected records back from Kafka failed; retrying", "topic", p.cfg.Topic, "err", err)
+		t := time.NewTimer(bo.NextBackOff())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// fetchOffsets reads the given offsets of the topic's partitions with a
+// short-lived direct (groupless) consumer and calls found for each.
+func (p *pipeline) fetchOffsets(ctx context.Context, want map[int32]map[int64][]int, found func(*kgo.Record)) error {
+	starts := map[int32]kgo.Offset{}
+	last := map[int32]int64{}
+	for part, offs := range want {
+		lo, hi := int64(-1), int64(-1)
+		for o := range offs {
+			if lo < 0 || o < lo {
+				lo = o
+			}
+			hi = max(hi, o)
+		}
+		starts[part] = kgo.NewOffset().At(lo)
+		last[part] = hi
+	}
+	opts := append([]kgo.Opt{}, p.cfg.Kafka...)
+	opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.cfg.Topic: starts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("read back from %s: %w", p.cfg.Topic, err)
+	}
+	defer cl.Close()
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for len(last) > 0 {
+		fs := cl.PollFetches(rctx)
+		if err := rctx.Err(); err != nil {
+			return fmt.Errorf("read back offsets %v of %s: %w", last, p.cfg.Topic, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return fmt.Errorf("read back from %s: %w", p.cfg.Topic, ferr)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, ok := want[r.Partition][r.Offset]; ok {
+				found(r)
+			}
+			if hi, ok := last[r.Partition]; ok && r.Offset >= hi {
+				delete(last, r.Partition)
+			}
+		})
+	}
+	for part, offs := range want {
+		if len(offs) > 0 {
+			return fmt.Errorf("read back from %s: partition %d no longer holds offsets %v", p.cfg.Topic, part, offs)
 		}
 	}
 	return nil

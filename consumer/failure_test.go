@@ -382,8 +382,8 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 			t.Fatalf("a batch of %d items, over BatchDocs 10", n)
 		}
 		for _, r := range b.refs {
-			if r.rec.Offset != next {
-				t.Fatalf("record %d came out where %d was due", r.rec.Offset, next)
+			if r.offset != next {
+				t.Fatalf("record %d came out where %d was due", r.offset, next)
 			}
 			next++
 		}
@@ -391,5 +391,79 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 	}
 	if next != 95 || l.saturated {
 		t.Fatalf("%d records came out (saturated %v), want all 95 and the lane resumed", next, l.saturated)
+	}
+}
+
+// TestRejectedRecordReadBack: batches keep only offsets, so a record that
+// OpenSearch rejects is read back from Kafka for the dead-letter topic:
+// key, value and headers byte for byte, and its source coordinates.
+func TestRejectedRecordReadBack(t *testing.T) {
+	c, opts := fakeKafka(t, "t", 2)
+	if err := c.CreateTopic("t.dlq", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := 0; i < 40; i++ {
+		recs = append(recs, &kgo.Record{Topic: "t", Partition: int32(i % 2), Key: []byte(fmt.Sprintf("k%d", i)),
+			Value: envelope(fmt.Sprintf("d%d", i), 1), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(fmt.Sprintf("t%d", i))}}})
+	}
+	produce(t, opts, recs...)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var items []string
+		for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+			switch {
+			case strings.Contains(line, `"_id":"d7"`), strings.Contains(line, `"_id":"d30"`):
+				items = append(items, itemMapping)
+			case strings.HasPrefix(line, `{"index":`):
+				items = append(items, itemCreated)
+			}
+		}
+		io.WriteString(w, `{"items":[`+strings.Join(items, ",")+`]}`)
+	}))
+	defer srv.Close()
+	oc, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := indexer.New(oc, indexer.Config{Index: "i", Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{Topic: "t", Group: "g", Kafka: opts, Indexer: ix, BatchDocs: 8, Lanes: 2, DLQTopic: "t.dlq",
+		CommitInterval: 5 * time.Millisecond, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	waitFor(t, 20*time.Second, "both partitions committed to 20", func() bool {
+		return committedOffset(t, opts, "g", 0) == 20 && committedOffset(t, opts, "g", 1) == 20
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics("t.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string]*kgo.Record{}
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	for len(got) < 2 && pctx.Err() == nil {
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got[string(r.Key)] = r })
+	}
+	for _, i := range []int{7, 30} {
+		r := got[fmt.Sprintf("k%d", i)]
+		if r == nil {
+			t.Fatalf("record k%d is not in the dead-letter topic (got %d records)", i, len(got))
+		}
+		if string(r.Value) != string(envelope(fmt.Sprintf("d%d", i), 1)) || headerValue(r, "trace") != fmt.Sprintf("t%d", i) ||
+			headerValue(r, HeaderSourceOffset) != fmt.Sprint(i/2) || headerValue(r, HeaderErrorReason) != "mapper_parsing_exception" {
+			t.Errorf("dead letter k%d: value %s, headers %v", i, r.Value, r.Headers)
+		}
 	}
 }

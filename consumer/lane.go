@@ -20,17 +20,23 @@ type batch struct {
 	first time.Time // when the first record was added
 }
 
+// ref is what a batch keeps of the record behind one bulk item: its
+// partition and offset, not the record. Holding the records would pin the
+// fetched (decompressed) batches they point into for as long as bulks are
+// in flight, doubling the memory of every batch; the rare record that
+// OpenSearch rejects is read back from Kafka to be dead-lettered.
 type ref struct {
-	part *part
-	rec  *kgo.Record
+	part   *part
+	offset int64
 }
 
 type deadRec struct {
 	part   *part
-	rec    *kgo.Record
-	class  string // "decode" or "index"
-	reason string // machine-readable reason
-	detail string // human-readable message
+	offset int64
+	rec    *kgo.Record // nil until read back (index rejections)
+	class  string      // "decode" or "index"
+	reason string      // machine-readable reason
+	detail string      // human-readable message
 }
 
 type mark struct {

@@ -83,12 +83,12 @@ func (p *pipeline) add(b *batch, pt *part, r *kgo.Record) {
 		if !errors.As(err, &de) {
 			de = &event.Error{Reason: event.ReasonMalformedJSON, Detail: err.Error()}
 		}
-		b.dead = append(b.dead, deadRec{part: pt, rec: r, class: "decode", reason: string(de.Reason), detail: de.Detail})
+		b.dead = append(b.dead, deadRec{part: pt, offset: r.Offset, rec: r, class: "decode", reason: string(de.Reason), detail: de.Detail})
 		b.mark(pt, r)
 		return
 	}
 	p.ix.Add(&b.ib, &ev)
-	b.refs = append(b.refs, ref{part: pt, rec: r})
+	b.refs = append(b.refs, ref{part: pt, offset: r.Offset})
 	b.mark(pt, r)
 }
 

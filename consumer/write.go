@@ -25,7 +25,7 @@ func (p *pipeline) process(b *batch) {
 		for i := range b.ib.Items {
 			it := &b.ib.Items[i]
 			if it.Result == indexer.Permanent && b.refs[i].part.wanted() {
-				b.dead = append(b.dead, deadRec{part: b.refs[i].part, rec: b.refs[i].rec, class: "index",
+				b.dead = append(b.dead, deadRec{part: b.refs[i].part, offset: b.refs[i].offset, class: "index",
 					reason: it.ErrType, detail: it.ErrReason})
 			}
 		}
