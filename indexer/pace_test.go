@@ -137,7 +137,10 @@ func TestGuardBacksOff(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); ix.Guard(ctx, [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}, 10*time.Millisecond, 20*time.Millisecond) }()
+	go func() {
+		defer close(done)
+		ix.Guard(ctx, [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}, 10*time.Millisecond, 20*time.Millisecond)
+	}()
 	for i := 0; i < 3; i++ {
 		<-searches
 	}

@@ -184,7 +184,9 @@ func TestCutoverSwapAndRollback(t *testing.T) {
 	loop := startSearchLoop(t, env, alias)
 	loop.waitSearches(t, 20)
 	base := []string{"cutover", "--opensearch", env.OpenSearchURL, "--alias", alias, "--checkpoint-index", ckpt}
-	cut := func(extra ...string) (int, string, string) { return runBin(t, append(append([]string{}, base...), extra...)...) }
+	cut := func(extra ...string) (int, string, string) {
+		return runBin(t, append(append([]string{}, base...), extra...)...)
+	}
 
 	code, out, errb := cut("--to-index", drifted, "--mode", "full")
 	if code != exitFailure || !strings.Contains(errb, "shows drift") || !strings.Contains(out, "refused, parity shows drift") {
@@ -248,7 +250,9 @@ func TestCutoverRefuses(t *testing.T) {
 	itest.CreateIndex(t, env, a, probetest.Mapping)
 	itest.CreateIndex(t, env, b, probetest.Mapping)
 	base := []string{"cutover", "--opensearch", env.OpenSearchURL, "--checkpoint-index", ckpt}
-	cut := func(extra ...string) (int, string, string) { return runBin(t, append(append([]string{}, base...), extra...)...) }
+	cut := func(extra ...string) (int, string, string) {
+		return runBin(t, append(append([]string{}, base...), extra...)...)
+	}
 
 	code, _, errb := cut("--alias", alias, "--to-index", b)
 	if code != exitUsage || !strings.Contains(errb, "alias "+alias+" does not exist") {
