@@ -27,6 +27,7 @@ const (
 	orderResurrectDelete
 	orderResurrectTombstone
 	orderPartitions
+	orderPartitionsLatest
 	orderConnections
 	orderCrashLoop
 	orderRebalance
@@ -104,7 +105,7 @@ func brokerRestartRun(t *testing.T, st *privateStack) {
 	topic, index, events := chaosSetupOn(t, env, "brk", 4, n, 31)
 	group := itest.Name(t, "g")
 	s := produceSlowly(t, env, topic, events, chunkFor(n, dur), 40*time.Millisecond)
-	m, stopWatch := watchStalls(t, env, s, group, topic, index)
+	_, stopWatch := watchStalls(t, env, s, group, topic, index)
 	w := start(t, "worker", runArgs(env, topic, group, index, "--delete-mode", "tombstone", "--batch-docs", "300")...)
 	var outages []string
 	var lastUp time.Time
@@ -122,9 +123,10 @@ func brokerRestartRun(t *testing.T, st *privateStack) {
 			sigName(sig), down, took.Round(100*time.Millisecond), resumed.Round(100*time.Millisecond)))
 	}
 	ends := s.wait(t)
+	produced := time.Now()
 	fr.res.Produced = len(events)
 	waitGroupAt(t, env, group, topic, ends, 3*time.Minute)
-	caughtUp := time.Since(lastUp)
+	caughtUp := time.Since(produced)
 	if w.exited() {
 		t.Errorf("the worker exited during the broker outages: %v", w.err)
 	} else {
@@ -134,8 +136,8 @@ func brokerRestartRun(t *testing.T, st *privateStack) {
 	checkMonitor(t, m)
 	fr.res.LongestStall = stall.Seconds()
 	fr.note("outages: %s", strings.Join(outages, "; "))
-	fr.note("the worker process kept running through every outage (no restart); the group reached every produced offset %s after the broker was last back; %d commit advances checked, %d ahead of an unapplied record",
-		caughtUp.Round(100*time.Millisecond), m.commits, len(m.violations))
+	fr.note("the worker process kept running through every outage (no restart); its commits reached the end offsets %s after the producer's last record (the broker was last back %s before that); %d commit advances checked, %d ahead of an unapplied record",
+		caughtUp.Round(100*time.Millisecond), produced.Sub(lastUp).Round(100*time.Millisecond), m.commits, len(m.violations))
 	fr.compare(env, index, itest.Model(t, refmodel.ModeTombstone, events), false)
 	fr.deadLettered(env, topic)
 	fr.done()
@@ -304,7 +306,7 @@ func connectionsDropped(t *testing.T, st *privateStack) {
 	topic, index, events := chaosSetupOn(t, env, "tcp", 4, n, 41)
 	group := itest.Name(t, "g")
 	s := produceSlowly(t, env, topic, events, chunkFor(n, dur), 40*time.Millisecond)
-	m, stopWatch := watchStalls(t, env, s, group, topic, index)
+	_, stopWatch := watchStalls(t, env, s, group, topic, index)
 	maddr := freeAddr(t)
 	args := runArgs(env, topic, group, index, "--delete-mode", "tombstone", "--batch-docs", "300", "--metrics-addr", maddr)
 	args[indexOf(args, "--brokers")+1] = kp.Addr()
@@ -440,7 +442,7 @@ func nodeRestart(t *testing.T, st *privateStack) {
 	topic, index, events := chaosSetupOn(t, env, "node", 4, n, 43)
 	group := itest.Name(t, "g")
 	s := produceSlowly(t, env, topic, events, chunkFor(n, dur), 40*time.Millisecond)
-	m, stopWatch := watchStalls(t, env, s, group, topic, index)
+	_, stopWatch := watchStalls(t, env, s, group, topic, index)
 	maddr := freeAddr(t)
 	w := start(t, "worker", runArgs(env, topic, group, index, "--delete-mode", "tombstone", "--batch-docs", "300", "--metrics-addr", maddr)...)
 	bw := watchBlocked(maddr)
@@ -463,9 +465,10 @@ func nodeRestart(t *testing.T, st *privateStack) {
 		}
 	}
 	ends := s.wait(t)
+	produced := time.Now()
 	fr.res.Produced = len(events)
 	waitGroupAt(t, env, group, topic, ends, 4*time.Minute)
-	caughtUp := time.Since(lastUp)
+	caughtUp := time.Since(produced)
 	met := bw.metrics()
 	bw.close()
 	log := readLog(w)
@@ -478,9 +481,10 @@ func nodeRestart(t *testing.T, st *privateStack) {
 	checkMonitor(t, m)
 	fr.res.LongestStall = stall.Seconds()
 	fr.note("restarts: %s", strings.Join(outages, "; "))
-	fr.note("the worker kept running and retried: %.0f bulk retries for network errors, %.0f for 5xx/429, %d \"bulk request failed, retrying\" warnings (rate-limited), reindexer_blocked at 1 for %s (it reports cluster blocks; an unreachable node counts as retries); the group reached every produced offset %s after the node was last back",
+	fr.note("the worker kept running and retried: %.0f bulk retries for network errors, %.0f for 5xx/429, %d \"bulk request failed, retrying\" warnings (rate-limited), reindexer_blocked at 1 for %s (it reports cluster blocks; an unreachable node counts as retries); its commits reached the end offsets %s after the producer's last record (the node was last back %s before that)",
 		sum(met, "reindexer_retries_total", `reason="network"`), sum(met, "reindexer_retries_total", `reason="5`)+sum(met, "reindexer_retries_total", `reason="429"`),
-		strings.Count(log, "bulk request failed, retrying"), bw.blockedFor.Round(100*time.Millisecond), caughtUp.Round(100*time.Millisecond))
+		strings.Count(log, "bulk request failed, retrying"), bw.blockedFor.Round(100*time.Millisecond), caughtUp.Round(100*time.Millisecond),
+		produced.Sub(lastUp).Round(100*time.Millisecond))
 	fr.compare(env, index, itest.Model(t, refmodel.ModeTombstone, events), false)
 	fr.deadLettered(env, topic)
 	fr.done()
@@ -525,7 +529,7 @@ func diskPressure(t *testing.T, st *privateStack) {
 	topic, index, events := chaosSetupOn(t, env, "disk", 2, n, 47)
 	group := itest.Name(t, "g")
 	s := produceSlowly(t, env, topic, events, chunkFor(n, dur), 40*time.Millisecond)
-	m, stopWatch := watchStalls(t, env, s, group, topic, index)
+	_, stopWatch := watchStalls(t, env, s, group, topic, index)
 	maddr := freeAddr(t)
 	w := start(t, "worker", runArgs(env, topic, group, index, "--delete-mode", "tombstone", "--batch-docs", "300", "--metrics-addr", maddr)...)
 	bw := watchBlocked(maddr)
