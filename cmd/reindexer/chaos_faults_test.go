@@ -208,6 +208,7 @@ func brokerRestartReplay(t *testing.T, st *privateStack) {
 	p, out := startSplit(t, "replay", args...)
 	adm := kadm.NewClient(itest.Kafka(t, env))
 	total := sum64(produced.EndOffsets)
+	stopStalls := commitStalls(adm, group, topic, total)
 	var outages []string
 	for _, down := range downTimes(rng, injections) {
 		// Wait for progress that is not yet the end, then cut the broker.
@@ -233,6 +234,7 @@ func brokerRestartReplay(t *testing.T, st *privateStack) {
 		t.Errorf("the replay finished before the broker could be stopped; make the range larger")
 	}
 	r := finishReplay(t, p, out, began, 5*time.Minute)
+	fr.res.LongestStall = stopStalls().Seconds()
 	fr.note("outages: %s", strings.Join(outages, "; "))
 	fr.note("the replay kept running and exited 0 with a complete summary after %s: %d records read for %d produced (%d read again after the restart from the last commit: at-least-once), %d created, %d updated",
 		r.Took.Round(100*time.Millisecond), r.Sum.Records, total, r.Sum.Records-total, r.Sum.Created, r.Sum.Updated)
@@ -242,6 +244,39 @@ func brokerRestartReplay(t *testing.T, st *privateStack) {
 	fr.compare(env, index, itest.Model(t, refmodel.ModeTombstone, events), false)
 	fr.deadLettered(env, topic)
 	fr.done()
+}
+
+// commitStalls polls the group's commits every 100ms until the returned
+// function is called, and then returns the longest time the commits stayed
+// below total without advancing.
+func commitStalls(adm *kadm.Client, group, topic string, total int64) func() time.Duration {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var longest time.Duration
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		last, at := time.Now(), int64(-1)
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				// An empty answer (Kafka down) is no advance.
+				switch c := sum64(committedNow(adm, group, topic)); {
+				case c >= total || c > at:
+					last, at = now, c
+				default:
+					longest = max(longest, now.Sub(last))
+				}
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(stop)
+		<-done
+		return longest
+	}
 }
 
 // committedNow returns the group's committed offsets of topic, or nothing

@@ -78,7 +78,7 @@ func (r Result) OK() bool {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// Save writes r as dir/<test>.json, creating dir.
+// Save writes r as dir/<order>-<test>.json, creating dir.
 func Save(dir string, r Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("chaosreport: %w", err)
@@ -87,7 +87,7 @@ func Save(dir string, r Result) error {
 	if err != nil {
 		return fmt.Errorf("chaosreport: encode %s: %w", r.Test, err)
 	}
-	name := unsafeName.ReplaceAllString(r.Test, "_") + ".json"
+	name := fmt.Sprintf("%03d-%s.json", r.Order, unsafeName.ReplaceAllString(r.Test, "_"))
 	if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("chaosreport: %w", err)
 	}

@@ -13,7 +13,7 @@ func TestSaveLoadRender(t *testing.T) {
 	good := Result{Order: 2, Fault: "Kafka broker restart during run", Test: "TestChaosFaults/BrokerRestartRun",
 		Injected: 3, Produced: 1000, Expected: 400, Found: 400, Equal: true, LongestStall: 12.34,
 		Notes: []string{"caught up 4 s after the broker was back"}}
-	expected := Result{Order: 3, Fault: "resurrection in delete mode", Test: "TestChaosFaults/Resurrection",
+	expected := Result{Order: 3, Fault: "resurrection in delete mode", Test: "TestChaosFaults/BrokerRestartRun",
 		Injected: 1, Expected: 0, Found: 50, Extra: 50, LossExpected: true}
 	for _, r := range []Result{expected, good} {
 		if err := Save(dir, r); err != nil {
