@@ -94,7 +94,7 @@ func downTimes(rng *rand.Rand, n int) []time.Duration {
 // and a steady producer.
 func brokerRestartRun(t *testing.T, st *privateStack) {
 	env := st.env
-	n, injections, dur := 6000, 1, 25*time.Second
+	n, injections, dur := 6000, 1, 20*time.Second
 	if longChaos() {
 		n, injections, dur = 40000, 4, 4*time.Minute
 	}
@@ -319,7 +319,7 @@ func expectedWrites(events []chatgen.Event) (writes, conflicts int) {
 // front of the node; both reset connections and stall reads at random.
 func connectionsDropped(t *testing.T, st *privateStack) {
 	env := st.env
-	n, dur := 8000, 30*time.Second
+	n, dur := 8000, 20*time.Second
 	if longChaos() {
 		n, dur = 50000, 4*time.Minute
 	}
@@ -435,7 +435,7 @@ func resurrectionEvents(m int) (upserts, deletes []chatgen.Event) {
 // mode and stays refused in tombstone mode.
 func nodeRestart(t *testing.T, st *privateStack) {
 	env := st.env
-	n, injections, dur := 6000, 1, 30*time.Second
+	n, injections, dur := 6000, 1, 20*time.Second
 	if longChaos() {
 		n, injections, dur = 40000, 3, 4*time.Minute
 	}
@@ -551,7 +551,7 @@ func nodeRestart(t *testing.T, st *privateStack) {
 // checks the worker waited and resumed.
 func diskPressure(t *testing.T, st *privateStack) {
 	env := st.env
-	n, injections, dur, hold := 6000, 1, 40*time.Second, 5*time.Second
+	n, injections, dur, hold := 6000, 1, 30*time.Second, 5*time.Second
 	if longChaos() {
 		n, injections, dur, hold = 30000, 3, 4*time.Minute, 30*time.Second
 	}

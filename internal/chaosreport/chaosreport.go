@@ -148,7 +148,8 @@ func Render(w io.Writer, meta Meta, results []Result) error {
 		orUnknown(meta.OpenSearchVersion), orUnknown(meta.Machine))
 	b.WriteString(`Every scenario runs the real ` + "`reindexer`" + ` binary against a real Kafka broker and a real
 OpenSearch node, injects its fault while a producer keeps writing chat events (edits, deletes,
-Kafka tombstones, duplicates, late events), lets the worker catch up, and then compares the
+Kafka tombstones, duplicates, late events; for ` + "`replay`" + `, over a range produced beforehand), lets the
+worker catch up, and then compares the
 **whole index** with the reference model (for each id the operation with the greatest version):
 *lost* = expected but missing, *extra* = present but not expected, *wrong version* = present with
 another ` + "`_version`" + ` or source. A monitor reads the group's commits every 100 ms and checks that every
