@@ -131,6 +131,8 @@ type Meta struct {
 	OpenSearchVersion string
 	Machine           string
 	Command           string
+	// Appendix is markdown added after the scenarios.
+	Appendix string
 }
 
 // ErrFailed is returned by Render (after writing the report) when some
@@ -190,6 +192,9 @@ OpenSearch stack of their own (other ports, own data directory), never on the sh
 		for _, n := range r.Notes {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}
+	}
+	if meta.Appendix != "" {
+		b.WriteString("\n" + strings.TrimSpace(meta.Appendix) + "\n")
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("chaosreport: write: %w", err)
