@@ -199,16 +199,17 @@ func brokerRestartReplay(t *testing.T, st *privateStack) {
 	topic, index, events := chaosSetupOn(t, env, "brr", 4, n, 37)
 	ck := itest.Name(t, "ck")
 	itest.CleanupIndex(t, env, ck)
-	produced := itest.Produce(t, env, topic, events)
-	fr.res.Produced = produced.Records
+	s := produceSlowly(t, env, topic, events, 2000, time.Millisecond) // the stream records every offset for the monitor
+	endOffsets := s.wait(t)
+	fr.res.Produced = len(events)
 	group := itest.Name(t, "g")
 	args := replayArgs(env, topic, group, index, ck, "--from-offsets", "0:0,1:0,2:0,3:0", "--delete-mode", "tombstone",
 		"--batch-docs", "200", "--lanes", "1", "--fetch-max-bytes", "262144")
 	began := time.Now()
 	p, out := startSplit(t, "replay", args...)
 	adm := kadm.NewClient(itest.Kafka(t, env))
-	total := sum64(produced.EndOffsets)
-	stopStalls := commitStalls(adm, group, topic, total)
+	total := sum64(endOffsets)
+	_, stopWatch := watchStalls(t, env, s, group, topic, index)
 	var outages []string
 	for _, down := range downTimes(rng, injections) {
 		// Wait for progress that is not yet the end, then cut the broker.
@@ -234,49 +235,19 @@ func brokerRestartReplay(t *testing.T, st *privateStack) {
 		t.Errorf("the replay finished before the broker could be stopped; make the range larger")
 	}
 	r := finishReplay(t, p, out, began, 5*time.Minute)
-	fr.res.LongestStall = stopStalls().Seconds()
+	m, stall := stopWatch()
+	checkMonitor(t, m)
+	fr.res.LongestStall = stall.Seconds()
 	fr.note("outages: %s", strings.Join(outages, "; "))
+	fr.note("the monitor checked %d commit advances, %d ahead of an unapplied record", m.commits, len(m.violations))
 	fr.note("the replay kept running and exited 0 with a complete summary after %s: %d records read for %d produced (%d read again after the restart from the last commit: at-least-once), %d created, %d updated",
 		r.Took.Round(100*time.Millisecond), r.Sum.Records, total, r.Sum.Records-total, r.Sum.Created, r.Sum.Updated)
 	if c := committedNow(adm, group, topic); sum64(c) != total {
-		t.Errorf("replay group committed %v, want the end offsets %v", c, produced.EndOffsets)
+		t.Errorf("replay group committed %v, want the end offsets %v", c, endOffsets)
 	}
 	fr.compare(env, index, itest.Model(t, refmodel.ModeTombstone, events), false)
 	fr.deadLettered(env, topic)
 	fr.done()
-}
-
-// commitStalls polls the group's commits every 100ms until the returned
-// function is called, and then returns the longest time the commits stayed
-// below total without advancing.
-func commitStalls(adm *kadm.Client, group, topic string, total int64) func() time.Duration {
-	stop, done := make(chan struct{}), make(chan struct{})
-	var longest time.Duration
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		last, at := time.Now(), int64(-1)
-		for {
-			select {
-			case <-stop:
-				return
-			case now := <-tick.C:
-				// An empty answer (Kafka down) is no advance.
-				switch c := sum64(committedNow(adm, group, topic)); {
-				case c >= total || c > at:
-					last, at = now, c
-				default:
-					longest = max(longest, now.Sub(last))
-				}
-			}
-		}
-	}()
-	return func() time.Duration {
-		close(stop)
-		<-done
-		return longest
-	}
 }
 
 // committedNow returns the group's committed offsets of topic, or nothing
