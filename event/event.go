@@ -90,9 +90,10 @@ const (
 	// ReasonInvalidRouting: the routing value is not a string or number,
 	// or not valid Unicode text (see ReasonInvalidIDEncoding).
 	ReasonInvalidRouting Reason = "invalid_routing"
-	// ReasonMissingRouting: a Kafka tombstone whose routing would come from
-	// the (null) value carries no routing header. Sent without routing, the
-	// delete would look on the wrong shard and miss the document.
+	// ReasonMissingRouting: a delete has no routing value while routing is
+	// configured (a Kafka tombstone with routing from JSON: no routing
+	// header). Sent without routing, the delete would look on the wrong
+	// shard and miss the document.
 	ReasonMissingRouting Reason = "missing_routing"
 )
 
@@ -341,7 +342,7 @@ func (d *Decoder) Decode(r *kgo.Record) (Event, error) {
 		return ev, err
 	}
 	if d.cfg.Routing.Kind != FromNone {
-		if ev.Routing, err = d.routingFrom(r, val, rt); err != nil {
+		if ev.Routing, err = d.routingFor(ev.Op, r, val, rt); err != nil {
 			return ev, err
 		}
 	}
@@ -404,7 +405,7 @@ func (d *Decoder) tombstone(r *kgo.Record) (Event, error) {
 	}
 	switch d.cfg.Routing.Kind {
 	case FromKey, FromHeader:
-		if ev.Routing, err = d.routingFrom(r, nil, span{}); err != nil {
+		if ev.Routing, err = d.routingFor(Delete, r, nil, span{}); err != nil {
 			return ev, err
 		}
 	case FromJSON:
@@ -571,44 +572,64 @@ func (d *Decoder) versionFrom(r *kgo.Record, val []byte, s span, src Source) (in
 	return v, nil
 }
 
-func (d *Decoder) routingFrom(r *kgo.Record, val []byte, s span) ([]byte, *Error) {
+// routingFor reads the routing of an operation. An upsert without a
+// routing value is indexed without routing. A delete without one is
+// rejected (missing_routing): sent without routing it would look on the
+// shard of its id, answer not_found (a success) and leave a routed
+// document in place. A delete of a document that has no routing says so
+// explicitly: a JSON null, or an empty header or key.
+func (d *Decoder) routingFor(op Op, r *kgo.Record, val []byte, s span) ([]byte, *Error) {
+	rt, present, err := d.routingFrom(r, val, s)
+	if err == nil && !present && op == Delete {
+		return nil, fail(ReasonMissingRouting, "delete without routing at %s (a JSON null or an empty value means none)", d.cfg.Routing)
+	}
+	return rt, err
+}
+
+// routingFrom reads the routing of a record; present is false when the
+// source holds no value at all (absent field, header or key).
+func (d *Decoder) routingFrom(r *kgo.Record, val []byte, s span) (rt []byte, present bool, err *Error) {
 	var raw []byte
 	switch d.cfg.Routing.Kind {
 	case FromKey:
+		if r.Key == nil {
+			return nil, false, nil
+		}
 		raw = r.Key
 	case FromHeader:
 		h, ok := header(r, d.cfg.Routing.Header)
 		if !ok {
-			return nil, nil
+			return nil, false, nil
 		}
 		raw = h
 	case FromJSON:
 		if !s.found {
-			return nil, nil
+			return nil, false, nil
 		}
 		switch jsonscan.KindAt(val, s.start) {
 		case jsonscan.String:
 			raw := val[s.start+1 : s.end-1]
 			if !jsonscan.ValidText(raw) {
-				return nil, fail(ReasonInvalidRouting, "routing at %s is not valid Unicode (invalid UTF-8 or a lone surrogate escape): %q", d.cfg.Routing, truncate(raw, 64))
+				return nil, true, fail(ReasonInvalidRouting, "routing at %s is not valid Unicode (invalid UTF-8 or a lone surrogate escape): %q", d.cfg.Routing, truncate(raw, 64))
 			}
-			return raw, nil
+			return raw, true, nil
 		case jsonscan.Number:
-			return val[s.start:s.end], nil
+			return val[s.start:s.end], true, nil
 		case jsonscan.Null:
-			return nil, nil
+			return nil, true, nil
 		default:
-			return nil, fail(ReasonInvalidRouting, "routing at %s must be a string or number", d.cfg.Routing)
+			return nil, true, fail(ReasonInvalidRouting, "routing at %s must be a string or number", d.cfg.Routing)
 		}
 	}
 	if len(raw) == 0 {
-		return nil, nil
+		return nil, true, nil
 	}
 	if d.cfg.IDEncoding != IDStrict {
 		d.rbuf = appendEncoded(d.rbuf[:0], d.cfg.IDEncoding, raw)
-		return d.rbuf, nil
+		return d.rbuf, true, nil
 	}
-	return d.textRouting(raw, "record "+d.cfg.Routing.String())
+	rt, err = d.textRouting(raw, "record "+d.cfg.Routing.String())
+	return rt, true, err
 }
 
 func parseOp(b []byte) (Op, bool) {

@@ -366,3 +366,47 @@ func TestParseIDEncoding(t *testing.T) {
 		t.Error("unknown id encoding accepted")
 	}
 }
+
+// TestDeleteWithoutRouting: with routing configured, a delete that carries
+// no routing value at all is rejected (missing_routing) rather than sent to
+// the shard of its id, where it would find nothing; an explicit "none" (a
+// JSON null, an empty header) is a delete of an unrouted document. Upserts
+// without routing are indexed without it, as before.
+func TestDeleteWithoutRouting(t *testing.T) {
+	d, err := NewDecoder(Config{Routing: JSON("/room")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, err := NewDecoder(Config{Routing: Source{Kind: FromHeader, Header: "rt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		d       *Decoder
+		rec     *kgo.Record
+		routing string
+		reason  Reason
+	}{
+		{"json delete without routing", d, rec(`{"op":"delete","id":"m1","version":2}`), "", ReasonMissingRouting},
+		{"json delete with routing", d, rec(`{"op":"delete","id":"m1","version":2,"room":"r7"}`), "r7", ""},
+		{"json delete, routing null", d, rec(`{"op":"delete","id":"m1","version":2,"room":null}`), "", ""},
+		{"json upsert without routing", d, rec(`{"op":"upsert","id":"m1","version":2,"doc":{}}`), "", ""},
+		{"header delete without routing", hd, rec(`{"op":"delete","id":"m1","version":2}`), "", ReasonMissingRouting},
+		{"header delete, empty routing", hd, rec(`{"op":"delete","id":"m1","version":2}`, "rt", ""), "", ""},
+		{"header tombstone without routing", hd, rec("\x00null", "version", "2"), "", ReasonMissingRouting},
+		{"header tombstone with routing", hd, rec("\x00null", "version", "2", "rt", "r7"), "r7", ""},
+		{"header upsert without routing", hd, rec(`{"op":"upsert","id":"m1","version":2,"doc":{}}`), "", ""},
+	} {
+		ev, err := c.d.Decode(c.rec)
+		if c.reason != "" {
+			if e, ok := err.(*Error); !ok || e.Reason != c.reason {
+				t.Errorf("%s: got %v, want %s", c.name, err, c.reason)
+			}
+			continue
+		}
+		if err != nil || string(ev.Routing) != c.routing || (c.routing == "" && ev.Routing != nil) {
+			t.Errorf("%s: routing %q, %v; want %q", c.name, ev.Routing, err, c.routing)
+		}
+	}
+}

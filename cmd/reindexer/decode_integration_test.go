@@ -93,10 +93,15 @@ func TestTombstoneRoutingReachesDocument(t *testing.T) {
 		}
 		return r
 	}
+	r4 := room("m4")
 	produceRecords(t, env, upsert("m1", r1), upsert("m2", r2), upsert("m3", r1),
 		tomb("m1", "routing", r1), // deletes m1 on r1's shard
 		tomb("m2"),                // no routing header: dead-lettered, m2 stays (loudly)
 		tomb("m3", "x-room", r1),  // routing in another header than the one configured: dead-lettered
+		upsert("m4", r4),
+		&kgo.Record{Topic: topic, Key: []byte("m4"), Value: []byte(`{"op":"delete","id":"m4","version":2}`)}, // an envelope delete without routing: dead-lettered
+		&kgo.Record{Topic: topic, Key: []byte("m5"), Value: []byte(`{"op":"upsert","id":"m5","version":1,"doc":{"body":"unrouted"}}`)},
+		&kgo.Record{Topic: topic, Key: []byte("m5"), Value: []byte(`{"op":"delete","id":"m5","version":2,"room":null}`)}, // explicitly unrouted: deleted
 	)
 	run := runReplay(t, "replay", 2*time.Minute, replayArgs(env, topic, itest.Name(t, "dec-g"), index, itest.Name(t, "dec-ck"),
 		"--from-offsets", "0:0", "--routing-from", "json:/room")...)
@@ -104,22 +109,25 @@ func TestTombstoneRoutingReachesDocument(t *testing.T) {
 	if _, ok := docs["m1"]; ok {
 		t.Errorf("m1 is still indexed after its tombstone (routed %s): the delete missed its shard", r1)
 	}
-	for _, id := range []string{"m2", "m3"} {
+	for _, id := range []string{"m2", "m3", "m4"} {
 		if _, ok := docs[id]; !ok {
-			t.Errorf("%s is gone, want it kept (its tombstone has no routing and is dead-lettered)", id)
+			t.Errorf("%s is gone, want it kept (its delete has no routing and is dead-lettered)", id)
 		}
 	}
-	if got := deadLetters(t, env, topic, 2); got["m2"] != "missing_routing" || got["m3"] != "missing_routing" {
-		t.Errorf("dead letters %v, want m2 and m3 with missing_routing", got)
+	if _, ok := docs["m5"]; ok {
+		t.Errorf("m5 is still indexed after an explicitly unrouted delete")
 	}
-	if run.Sum.DeadLettered != 2 {
-		t.Errorf("summary: %d dead-lettered, want 2", run.Sum.DeadLettered)
+	if got := deadLetters(t, env, topic, 3); got["m2"] != "missing_routing" || got["m3"] != "missing_routing" || got["m4"] != "missing_routing" {
+		t.Errorf("dead letters %v, want m2, m3 and m4 with missing_routing", got)
+	}
+	if run.Sum.DeadLettered != 3 {
+		t.Errorf("summary: %d dead-lettered, want 3", run.Sum.DeadLettered)
 	}
 
 	// The same tombstone, routed by --tombstone-routing-header x-room, deletes m3.
 	produceRecords(t, env, tomb("m3", "x-room", r1))
 	runReplay(t, "replay2", 2*time.Minute, replayArgs(env, topic, itest.Name(t, "dec-g2"), index, itest.Name(t, "dec-ck2"),
-		"--from-offsets", "0:6", "--routing-from", "json:/room", "--tombstone-routing-header", "x-room")...)
+		"--from-offsets", "0:10", "--routing-from", "json:/room", "--tombstone-routing-header", "x-room")...)
 	if _, ok := itest.DumpIndex(t, env, index)["m3"]; ok {
 		t.Errorf("m3 is still indexed after a tombstone routed by --tombstone-routing-header")
 	}
