@@ -260,7 +260,7 @@ func Compare(ctx context.Context, cfg Config) (Result, error) {
 		Buckets: []Bucket{}, IDs: IDs{OnlyLeft: []string{}, OnlyRight: []string{}, VersionDiffers: []VersionDiff{}},
 	}
 	if err == nil {
-		res.Started = c.now().UTC()
+		res.Started = time.Now().UTC() // the wall clock, whatever Config.Now says
 		if !c.f.cutoff.IsZero() {
 			cut := c.f.cutoff.UTC()
 			res.SettledBefore = &cut

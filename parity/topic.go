@@ -38,8 +38,8 @@ func readTopic(ctx context.Context, t *Topic, cutoff time.Time, timePath []strin
 	opts = append(opts,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(16<<20),
-		kgo.FetchMaxPartitionBytes(4<<20),
+		kgo.FetchMaxBytes(2<<20),
+		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)

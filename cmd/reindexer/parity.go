@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -69,7 +71,7 @@ func (c *ParityCommand) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "with --watch: serve the last result as reindexer_parity_* gauges on /metrics at this address (e.g. :9090)")
 	fs.IntVar(&c.maxIDs, "max-ids", parity.DefaultMaxIDs, "list at most this many ids of each kind of difference (the counts are exact)")
 	fs.IntVar(&c.maxBuckets, "max-buckets", parity.DefaultMaxBuckets, "list at most this many differing buckets (the count is exact)")
-	fs.StringVar(&c.memoryBytes, "memory-bytes", "64MiB", "memory for sorting ids in --mode full and for a topic side; beyond it sorted runs spill to --temp-dir (bytes, or with KiB, MiB, GiB)")
+	fs.StringVar(&c.memoryBytes, "memory-bytes", "64MiB", "memory for sorting ids in --mode full and for a topic side; beyond it sorted runs spill to --temp-dir (bytes, or with KiB, MiB, GiB); the Go heap is soft-limited to this plus 32MiB unless GOMEMLIMIT is set")
 	fs.StringVar(&c.tempDir, "temp-dir", "", "directory for spilled runs (default: the system's temporary directory); removed after each check")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "give up on one check after this long (could not check)")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "debug, info, warn or error")
@@ -161,6 +163,12 @@ func (c *ParityCommand) Run(ctx context.Context, args []string) error {
 	_ = lvl.UnmarshalText([]byte(c.logLevel))
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg.Logger = log
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The sort buffers are bounded by --memory-bytes; a soft heap limit
+		// a little above it keeps the garbage collector from letting the
+		// heap grow to twice what is live.
+		debug.SetMemoryLimit(cfg.MemoryBytes + parityHeapSlack)
+	}
 	if c.watch == 0 {
 		res, err := c.check(ctx, cfg)
 		if werr := c.print(res); werr != nil {
@@ -170,6 +178,10 @@ func (c *ParityCommand) Run(ctx context.Context, args []string) error {
 	}
 	return c.watchLoop(ctx, cfg, log)
 }
+
+// parityHeapSlack is the heap allowed besides the sort buffers: search
+// pages, fetched records, the merge's read buffers.
+const parityHeapSlack = 32 << 20
 
 // check runs one comparison within --timeout.
 func (c *ParityCommand) check(ctx context.Context, cfg parity.Config) (parity.Result, error) {
