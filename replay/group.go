@@ -42,6 +42,9 @@ func TopicID(ctx context.Context, adm *kadm.Client, topic string) (string, error
 	if !ok {
 		return "", fmt.Errorf("topic %s does not exist", topic)
 	}
+	if errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return "", fmt.Errorf("topic %s does not exist: %w", topic, d.Err)
+	}
 	if d.Err != nil {
 		return "", fmt.Errorf("topic %s: %w", topic, d.Err)
 	}

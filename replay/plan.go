@@ -15,15 +15,20 @@ import (
 // offsets [Start, End) to read. End offsets are captured once, when the plan
 // is made, so a replay is bounded however fast the topic grows.
 type Plan struct {
+	// Topic is the topic replayed.
 	Topic string `json:"topic"`
 	// TopicID is the Kafka topic ID when the plan was made: a topic deleted
 	// and created again under the same name has another one, and a plan of
 	// the old topic must not be resumed on the new one.
-	TopicID    string    `json:"topic_id,omitempty"`
-	Group      string    `json:"group"`
-	Partitions []Range   `json:"partitions"`
-	From       string    `json:"from"` // how the start offsets were chosen, for humans
-	Created    time.Time `json:"created"`
+	TopicID string `json:"topic_id,omitempty"`
+	// Group is the replay's own consumer group.
+	Group string `json:"group"`
+	// Partitions are the ranges, one per partition of the topic.
+	Partitions []Range `json:"partitions"`
+	// From says, for humans, how the start offsets were chosen.
+	From string `json:"from"`
+	// Created is when the plan was made.
+	Created time.Time `json:"created"`
 	// Gaps are the ranges Kafka retention had already deleted when the plan
 	// was made, which the operator allowed the replay to skip.
 	Gaps []Gap `json:"retention_gaps,omitempty"`
@@ -31,9 +36,12 @@ type Plan struct {
 
 // Range is one partition's part of a Plan.
 type Range struct {
+	// Partition is the topic partition.
 	Partition int32 `json:"partition"`
-	Start     int64 `json:"start"`
-	End       int64 `json:"end"`
+	// Start is the first offset to read.
+	Start int64 `json:"start"`
+	// End is the offset to stop before (captured when the plan was made).
+	End int64 `json:"end"`
 	// Complete reports that the target index holds every record of the
 	// partition below Start (Start is at or below the log start, or comes
 	// from a complete checkpoint of the index the target was restored
@@ -94,9 +102,11 @@ var ErrRetentionGap = errors.New("records in the replay range were already delet
 
 // Gap is a range of offsets of one partition that retention deleted.
 type Gap struct {
+	// Partition is the topic partition.
 	Partition int32 `json:"partition"`
-	From      int64 `json:"from"`
-	To        int64 `json:"to"`
+	// From and To bound the deleted offsets: [From, To).
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
 	// Maybe reports that the range was asked for by time: the deleted
 	// records' timestamps are unknown, so only some of [From, To) may have
 	// been in the range (the oldest remaining record is already at or
@@ -115,8 +125,10 @@ func (g Gap) String() string {
 
 // GapError is the error of a plan that would skip records retention deleted.
 type GapError struct {
+	// Topic is the topic whose records are gone.
 	Topic string
-	Gaps  []Gap
+	// Gaps are the deleted ranges, by partition.
+	Gaps []Gap
 }
 
 // Error lists every gap.

@@ -93,6 +93,21 @@ func Resolve(ctx context.Context, adm *kadm.Client, store *checkpoint.Store, gro
 	return Resolved{Plan: plan, Committed: committed}, nil
 }
 
+// Seeded reports whether the group's commits cover every partition of the
+// plan: a resumed plan whose earlier run seeded it all needs no seeding
+// (nothing to commit, nothing to race with a member that has not left yet).
+func (r Resolved) Seeded() bool {
+	if !r.Resumed {
+		return false
+	}
+	for _, p := range r.Plan.Partitions {
+		if _, ok := r.Committed[p.Partition]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // checkResume checks that a stored plan can still be resumed: same topic
 // ID, and no record it has yet to read deleted by retention (unless
 // allowGap).

@@ -76,7 +76,7 @@ bin/reindexer run "${COMMON[@]}" --group "demo-live-$RUN_ID" --index "$OLD" --me
 RUN_PID=$!
 wait_committed "$FIRST"
 echo "live worker committed all $FIRST records; $OLD holds $(count "$OLD") documents"
-sleep 3 # the checkpoint history (written every 1s) must predate the snapshot by more than --skew-margin
+sleep 5 # the checkpoint history (written every 1s) must predate the snapshot by more than --skew-margin (2s)
 
 say "3. snapshot $OLD (with the checkpoint history), then more events arrive"
 mkdir -p "$OPENSEARCH_SNAPSHOT_DIR/$REPO"

@@ -101,7 +101,7 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	var seeded map[int32]int64
-	if resumed && coversPlan(plan, committed) {
+	if res.Seeded() {
 		// The earlier run of this plan seeded every partition, so there is
 		// nothing to commit and nothing to race. Its process may still be a
 		// member of the group (after SIGKILL, until its session times out):
@@ -175,17 +175,6 @@ func spans(plan replay.Plan) []consumer.Span {
 		out[i] = consumer.Span{Partition: r.Partition, Start: r.Start, End: r.End}
 	}
 	return out
-}
-
-// coversPlan reports whether committed holds an offset for every partition
-// of plan.
-func coversPlan(plan replay.Plan, committed map[int32]int64) bool {
-	for _, r := range plan.Partitions {
-		if _, ok := committed[r.Partition]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *ReplayCommand) register(fs *flag.FlagSet) {
@@ -358,16 +347,23 @@ func (c *ReplayCommand) printPlan(plan replay.Plan, committed map[int32]int64, r
 	if c.jsonOut {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{
-			"topic": plan.Topic, "group": plan.Group, "index": c.flags.index, "from": plan.From,
+		out := map[string]any{
+			"topic": plan.Topic, "topic_id": plan.TopicID, "group": plan.Group, "index": c.flags.index, "from": plan.From,
 			"resumed": resumed, "partitions": rows, "records": total,
-		})
+		}
+		if len(plan.Gaps) > 0 {
+			out["retention_gaps"] = plan.Gaps
+		}
+		return enc.Encode(out)
 	}
 	fmt.Fprintf(c.stdout, "Replay plan (dry run, nothing written)\n")
 	fmt.Fprintf(c.stdout, "  topic %s -> index %s, group %s\n", plan.Topic, c.flags.index, plan.Group)
 	fmt.Fprintf(c.stdout, "  from: %s\n", plan.From)
 	if resumed {
 		fmt.Fprintf(c.stdout, "  resuming an interrupted run (planned %s)\n", plan.Created.Format(time.RFC3339))
+	}
+	for _, g := range plan.Gaps {
+		fmt.Fprintf(c.stdout, "  RETENTION GAP (allowed): offsets already deleted, never replayed: %s\n", g)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tSTART\tEND\tRECORDS\t")
@@ -393,6 +389,7 @@ type summaryJSON struct {
 // was left to do when it started (Remaining, from the group's commits).
 type planJSON struct {
 	Topic      string    `json:"topic"`
+	TopicID    string    `json:"topic_id,omitempty"`
 	Group      string    `json:"group"`
 	Index      string    `json:"index"`
 	From       string    `json:"from"`
@@ -400,6 +397,9 @@ type planJSON struct {
 	Resumed    bool      `json:"resumed"`
 	Partitions []planRow `json:"partitions"`
 	Remaining  []planRow `json:"remaining,omitempty"`
+	// Gaps are the offsets retention had deleted, skipped with
+	// --allow-retention-gap.
+	Gaps []replay.Gap `json:"retention_gaps,omitempty"`
 }
 
 func (c *ReplayCommand) printSummary(s consumer.Summary, plan replay.Plan, committed map[int32]int64, resumed, complete bool) error {
@@ -408,7 +408,7 @@ func (c *ReplayCommand) printSummary(s consumer.Summary, plan replay.Plan, commi
 		rate = float64(s.Records) / s.Duration.Seconds()
 	}
 	if c.jsonOut {
-		pj := planJSON{Topic: plan.Topic, Group: plan.Group, Index: c.flags.index, From: plan.From, Created: plan.Created, Resumed: resumed}
+		pj := planJSON{Topic: plan.Topic, TopicID: plan.TopicID, Group: plan.Group, Index: c.flags.index, From: plan.From, Created: plan.Created, Resumed: resumed, Gaps: plan.Gaps}
 		pj.Partitions, _ = planRows(plan, nil, false)
 		if resumed {
 			pj.Remaining, _ = planRows(plan, committed, true)
