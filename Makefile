@@ -36,7 +36,7 @@ COMPAT_TESTS   ?= TestWalkingSkeleton|TestConvergence|TestSnapshotGap|TestCluste
 COMPAT_TIMEOUT ?= 20m
 export COMPAT_PAIRS COMPAT_TESTS COMPAT_TIMEOUT GO
 
-.PHONY: help build services-up services-down services-status test test-unit fuzz lint demo bench \
+.PHONY: help build services-up services-down services-status test test-unit fuzz lint demo bench bench-parity \
         chaos test-compat clean distclean
 
 help: ## show this help
@@ -91,6 +91,10 @@ demo: services-up ## the migration story on the local stack: live indexer, snaps
 bench: ## [placeholder] benchmarks (integration tag) against the real services
 	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 \
 	  $(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
+
+bench-parity: ## reindexer parity on two 1M-document indices and a 1M-event topic: time and peak RSS per mode
+	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_BENCH_PARITY_DOCS=$${REINDEXER_BENCH_PARITY_DOCS:-1000000} \
+	  $(GO) test -tags integration -run '^$$' -bench BenchmarkParity -benchtime 1x -timeout 60m ./cmd/reindexer
 
 chaos: ## long fault scenarios (restarts, partitions, dropped connections, kill loop, rebalance storm, disk pressure) -> docs/reliability.md
 	rm -rf $(CHAOS_RESULTS)
