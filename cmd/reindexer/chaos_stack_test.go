@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -88,12 +89,17 @@ func startPrivateStack(t *testing.T) *privateStack {
 		"KAFKA_EXTRA_PROPERTIES=" + extra,
 		"SERVICES_STOP_TIMEOUT=60",
 	}
+	// One test process at a time owns the private stack: a second one (say
+	// two go test runs in one checkout) waits for the lock, which the kernel
+	// releases when its holder dies.
+	unlock := lockStack(t, s.dir)
 	// A stack left over by a killed test run is stopped first (by pid).
 	_ = s.script(t, "down")
 	t.Cleanup(func() {
 		if err := s.script(t, "down"); err != nil {
 			t.Errorf("private stack down: %v", err)
 		}
+		unlock()
 	})
 	began := time.Now()
 	if err := s.script(t, "up"); err != nil {
@@ -108,6 +114,39 @@ func startPrivateStack(t *testing.T) *privateStack {
 	t.Logf("private stack up in %s: Kafka %s (proxied listener %s advertised as %s), OpenSearch %s",
 		time.Since(began).Round(time.Second), s.env.KafkaBrokers[0], s.proxiedListener, s.proxyAddr, s.env.OpenSearchURL)
 	return s
+}
+
+// lockStack takes an exclusive flock on dir.lock, waiting up to 30 minutes
+// for another holder, and returns its release.
+func lockStack(t *testing.T, dir string) func() {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for logged := false; ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			t.Fatalf("lock %s.lock: %v", dir, err)
+		}
+		if !logged {
+			t.Logf("another test process holds the private stack (%s.lock); waiting", dir)
+			logged = true
+		}
+		time.Sleep(time.Second) // poll interval of an awaited lock
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
 }
 
 // script runs scripts/services.sh with the private stack's environment.
