@@ -211,12 +211,13 @@ func brokerRestartReplay(t *testing.T, st *privateStack) {
 	total := sum64(endOffsets)
 	_, stopWatch := watchStalls(t, env, s, group, topic, index)
 	var outages []string
+	var at int64
 	for _, down := range downTimes(rng, injections) {
-		// Wait for progress that is not yet the end, then cut the broker.
-		at := int64(0)
-		for deadline := time.Now().Add(2 * time.Minute); ; {
+		// Wait for progress since the last outage that is not yet the
+		// end, then cut the broker.
+		for prev, deadline := at, time.Now().Add(2*time.Minute); ; {
 			at = sum64(committedNow(adm, group, topic))
-			if at > 0 || p.exited() || time.Now().After(deadline) {
+			if at > prev || p.exited() || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(50 * time.Millisecond) // poll interval
