@@ -14,13 +14,13 @@ import (
 // Defaults of Config fields left zero.
 const (
 	DefaultLanes           = 4
-	DefaultBatchBytes      = 4 << 20
+	DefaultBatchBytes      = 2 << 20
 	DefaultBatchDocs       = 5000
 	DefaultLinger          = 5 * time.Millisecond
 	DefaultCommitInterval  = time.Second
 	DefaultRevokeTimeout   = 30 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
-	DefaultFetchMaxBytes   = 16 << 20
+	DefaultFetchMaxBytes   = 8 << 20
 	DefaultMaxPollRecords  = 10000
 	DefaultMetadataMaxAge  = 30 * time.Second
 )
@@ -60,7 +60,9 @@ type Config struct {
 	// written by one lane. Default DefaultLanes.
 	Lanes int
 	// BatchBytes and BatchDocs close a bulk request when either is reached.
-	// Defaults 4 MiB and 5000.
+	// Defaults 2 MiB and 5000. A lane holds up to three batches (one being
+	// filled, one ready, one in flight), so lanes × 3 × BatchBytes is the
+	// bulk memory.
 	BatchBytes, BatchDocs int
 	// Linger is how long a lane whose sender is idle waits for more records
 	// before it sends a partial batch. Default 5ms.
@@ -85,7 +87,7 @@ type Config struct {
 	// its partitions until SessionTimeout passes.
 	InstanceID string
 	// FetchMaxBytes bounds one fetch response, and with it the memory franz-go
-	// buffers ahead of the lanes. Default 16 MiB.
+	// buffers ahead of the lanes. Default 8 MiB.
 	FetchMaxBytes int32
 	// MaxPollRecords bounds the records taken per poll. Default 10000.
 	MaxPollRecords int
