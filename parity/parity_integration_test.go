@@ -157,6 +157,21 @@ func TestParityIndices(t *testing.T) {
 		cfg.Bucket = "room_id"
 		r3 := int64(len(room["r3"]))
 		check(t, cfg, n, n-7, want{onlyLeft: gone, buckets: []Bucket{{Key: "r3", Left: r3, Right: r3 - 7}}})
+		// One bucket per document: more buckets than one composite page
+		// holds, so the merge pages through both sides.
+		if len(ids) <= 2*bucketPageSize/2 {
+			t.Fatalf("%d documents, want more than one page of buckets", len(ids))
+		}
+		cfg.Bucket = "message_id"
+		cfg.Mode = ModeCount
+		var perID []Bucket
+		for _, id := range capped(gone, len(gone)) {
+			perID = append(perID, Bucket{Key: id, Left: 1, Right: 0})
+		}
+		res := cmp(t, cfg)
+		if res.Diff.Buckets != 7 || !slices.Equal(res.Buckets, perID) {
+			t.Errorf("per-id buckets: %d differ, %+v; want %+v", res.Diff.Buckets, res.Buckets, perID)
+		}
 	})
 
 	t.Run("extra documents", func(t *testing.T) {
@@ -387,6 +402,37 @@ func TestParityTopic(t *testing.T) {
 		cfg.Mode = ModeCount
 		if res := cmp(t, cfg); res.Verdict != VerdictDrift || res.Diff.OnlyRight != 5 {
 			t.Errorf("count: %+v", res)
+		}
+	})
+	t.Run("settle", func(t *testing.T) {
+		// The index has not caught up with the newest documents yet: the
+		// settle window (read from each upsert's created_at on the topic
+		// side) leaves them out of both sides.
+		byCreated := slices.Clone(ids)
+		sort.Slice(byCreated, func(i, j int) bool {
+			return field(t, model[byCreated[i]].Source, "created_at") < field(t, model[byCreated[j]].Source, "created_at")
+		})
+		recent := byCreated[len(byCreated)*19/20:]
+		cutoff, err := time.Parse(time.RFC3339Nano, field(t, model[recent[0]].Source, "created_at"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lagging := maps.Clone(model)
+		for _, id := range recent {
+			delete(lagging, id)
+		}
+		cfg := Config{Left: Side{Client: cl, Index: indexOf(t, env, cl, lagging)}, Right: topicSide(env, topic), MemoryBytes: 1 << 20,
+			Settle: time.Minute, TimeField: "created_at", Now: func() time.Time { return cutoff.Add(time.Minute) }}
+		settled := n - int64(len(recent))
+		for _, m := range modes {
+			cfg.Mode = m
+			if res := cmp(t, cfg); res.Verdict != VerdictEqual || res.Left.Count != settled || res.Right.Count != settled {
+				t.Errorf("%s: %+v; want equal, %d settled documents", m, res, settled)
+			}
+		}
+		cfg.Settle, cfg.TimeField, cfg.Mode = 0, "", ModeFull
+		if res := cmp(t, cfg); res.Diff.OnlyRight != int64(len(recent)) {
+			t.Errorf("without settle: %+v; want %d only on the topic", res.Diff, len(recent))
 		}
 	})
 	t.Run("tombstone-mode index", func(t *testing.T) {
