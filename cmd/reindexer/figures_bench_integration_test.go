@@ -282,7 +282,7 @@ func openSearchCPU(b *testing.B) time.Duration {
 		b.Fatalf("OpenSearch stat: %v", err)
 	}
 	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
 	return time.Duration(ut+st) * time.Second / 100 // clock ticks (USER_HZ 100)
 }
