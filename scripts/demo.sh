@@ -6,6 +6,8 @@
 #   3. snapshot the old index (and the checkpoint history) mid-stream; more events arrive
 #   4. restore the snapshot as the "new" index and `reindexer replay --since-snapshot` the gap
 #   5. `reindexer parity --mode full`: old against new (every id and version), old against the topic
+#   6. `reindexer probe`: the same searches to new and old in rising rate steps (latency, errors, overlap)
+#   7. in-cluster variant: `reindexer cutover` moves an alias from old to new (parity first), then `--rollback`
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -103,6 +105,26 @@ bin/reindexer parity --opensearch "$OS" --index "$OLD" --against-index "$NEW" --
 echo
 bin/reindexer parity --opensearch "$OS" --index "$NEW" --against-topic "$TOPIC" --brokers "$KAFKA_BROKERS" --mode full
 echo
+say "6. probe: can $NEW carry the searches? (the same queries to $OLD at the same moments)"
+# A query file from the words of the sample messages: newest first, as a chat search sorts.
+grep -oE '"body":"[^"]*"' testdata/chat-events.jsonl | grep -oE '[A-Za-z]{5,}' | tr 'A-Z' 'a-z' | sort -u | head -n 60 |
+  awk '{ printf "{\"query\":{\"match\":{\"body\":\"%s\"}},\"size\":10,\"sort\":[{\"created_at\":\"desc\"},{\"message_id.keyword\":\"asc\"}]}\n", $1 }' \
+  >"$WORK/queries.jsonl"
+bin/reindexer probe --opensearch "$OS" --index "$NEW" --against-index "$OLD" --queries "$WORK/queries.jsonl" \
+  --rate 60 --steps 10%,50%,100% --step-duration 2s --max-p99-ratio 3 --p99-ratio-floor 200ms --log-level warn
+
+say "7. in-cluster variant: move an alias from $OLD to $NEW (only with parity), then roll it back"
+ALIAS=demo-messages-$RUN_ID
+json -XPOST "$OS/_aliases" -d "{\"actions\":[{\"add\":{\"index\":\"$OLD\",\"alias\":\"$ALIAS\",
+  \"filter\":{\"bool\":{\"must_not\":{\"exists\":{\"field\":\"reindexer_tombstone\"}}}}}}]}" >/dev/null
+CUTOVER=(--opensearch "$OS" --alias "$ALIAS" --checkpoint-index "$CKPT")
+bin/reindexer cutover "${CUTOVER[@]}" --to-index "$NEW" --mode full --dry-run
+bin/reindexer cutover "${CUTOVER[@]}" --to-index "$NEW" --mode full
+echo "searches through $ALIAS now count $(count "$ALIAS") documents, answered by $NEW"
+bin/reindexer cutover "${CUTOVER[@]}" --rollback
+echo "alias $ALIAS points at $(json "$OS/_alias/$ALIAS" | sed -E 's/^\{"([^"]+)".*/\1/') again"
+echo
+
 echo "Both indices hold the latest version of every document (events include edits, deletes,"
 echo "re-creates, duplicates and out-of-order versions, so documents < events). Inspect them at"
 echo "$OS/$OLD/_search and $OS/$NEW/_search; the stack stays up (make services-down stops it)."
