@@ -27,8 +27,9 @@ type SideStats struct {
 	// P50, P99 and Max are latencies of the answered requests (any
 	// status), measured from when each request was due.
 	P50, P99, Max time.Duration
-	// Achieved is the rate at which requests were answered, per second of
-	// the step's schedule.
+	// Achieved is the rate at which requests were sent (Sent per second of
+	// the step's schedule): below the step's rate when requests went
+	// unsent.
 	Achieved float64
 	// FirstError describes the step's first failure, if any.
 	FirstError string
