@@ -11,6 +11,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -175,6 +178,43 @@ func TestParityCommand(t *testing.T) {
 		waitExit(t, p, 30*time.Second)
 		if p.err != nil {
 			t.Errorf("watch exited with %v after an equal check, want 0", p.err)
+		}
+	})
+	t.Run("own credentials", func(t *testing.T) {
+		// A second "cluster": the same node behind a proxy that wants its
+		// own user and password.
+		target, err := url.Parse(env.OpenSearchURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(target)
+		guarded := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != "parity" || p != "s3cret" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"error":{"type":"security_exception","reason":"missing or wrong credentials"},"status":401}`)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		defer guarded.Close()
+		right := []string{"--against-opensearch", guarded.URL, "--against-index", copy, "--against-opensearch-username", "parity"}
+		t.Setenv("REINDEXER_AGAINST_OPENSEARCH_PASSWORD", "s3cret")
+		code, res := runParity(t, parityArgs(env, old, right...)...)
+		if code != 0 || res.Verdict != parity.VerdictEqual || res.Right.Count != live {
+			t.Errorf("right side with its own credentials: exit %d, %+v", code, res)
+		}
+		// The left side's credentials are not the right side's.
+		code, res = runParity(t, parityArgs(env, old, "--against-opensearch", guarded.URL, "--against-index", copy, "--opensearch-username", "parity")...)
+		if code != 2 || !strings.Contains(res.Error, "401") {
+			t.Errorf("right side without credentials: exit %d, %+v; want 2 and HTTP 401", code, res)
+		}
+		// Without --against-opensearch the right side is the left's cluster,
+		// with the left's credentials.
+		t.Setenv("REINDEXER_OPENSEARCH_PASSWORD", "s3cret")
+		code, res = runParity(t, "parity", "--opensearch", guarded.URL, "--opensearch-username", "parity", "--index", old, "--against-index", copy)
+		if code != 0 || res.Verdict != parity.VerdictEqual {
+			t.Errorf("same cluster through the guarded proxy: exit %d, %+v", code, res)
 		}
 	})
 	t.Run("drift", func(t *testing.T) {
