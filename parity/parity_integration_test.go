@@ -317,6 +317,12 @@ func TestParityCouldNotCheck(t *testing.T) {
 	other := itest.Name(t, "parity-kw")
 	itest.CreateIndex(t, env, other, `{"settings":{"number_of_shards":1,"number_of_replicas":0},"mappings":{"properties":{"created_at":{"type":"keyword"}}}}`)
 	loadDocs(t, cl, other, map[string]refmodel.Doc{"x": {Version: 1, Source: json.RawMessage(`{"created_at":"2024-11-24T12:00:00Z"}`)}})
+	// integer-typed created_at: a settle range of epoch milliseconds is out
+	// of range on this index's shard, so _count answers 200 with a failed
+	// shard.
+	intIndex := itest.Name(t, "parity-int")
+	itest.CreateIndex(t, env, intIndex, `{"settings":{"number_of_shards":1,"number_of_replicas":0},"mappings":{"properties":{"created_at":{"type":"integer"}}}}`)
+	loadDocs(t, cl, intIndex, map[string]refmodel.Doc{"x": {Version: 1, Source: json.RawMessage(`{"created_at":5}`)}})
 	closed := newIndex(t, env, "parity-closed")
 	if _, err := osreq.Do(t.Context(), cl, http.MethodPost, "/"+closed+"/_close", nil); err != nil {
 		t.Fatal(err)
@@ -329,6 +335,8 @@ func TestParityCouldNotCheck(t *testing.T) {
 		{"unreachable", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: dead, Index: good}}, "connection refused"},
 		{"missing index", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "-missing"}}, "no such index"},
 		{"failed shards", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "," + other}, Bucket: "created_at:1d"}, "1 of 3 shards failed"},
+		{"failed shard in a count", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "," + intIndex},
+			Settle: time.Hour, TimeField: "created_at"}, "1 of 3 shards failed: query_shard_exception"},
 		{"closed index", Config{Left: Side{Client: cl, Index: good + "," + closed}, Right: Side{Client: cl, Index: good}}, "closed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
