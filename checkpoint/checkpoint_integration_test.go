@@ -151,6 +151,33 @@ func TestEnsureIntegration(t *testing.T) {
 		t.Errorf("settings: shards %q, auto_expand_replicas %q; want 1 and 0-1", s.Shards, s.Replicas)
 	}
 
+	// An index an earlier version created (no topic_id, no complete)
+	// gets the two fields added; its old checkpoints are never trusted.
+	older := itest.Name(t, "ckpt-test-older")
+	itest.CreateIndex(t, env, older, `{"mappings":{"dynamic":false,"properties":{"kind":{"type":"keyword"},"group":{"type":"keyword"},
+		"topic":{"type":"keyword"},"index":{"type":"keyword"},"partition":{"type":"integer"},"offset":{"type":"long"},"time":{"type":"date"}}}}`)
+	if _, err := perform(ctx, cl, http.MethodPut, "/"+older+"/_doc/old-1?refresh=true",
+		[]byte(`{"kind":"checkpoint","group":"g","topic":"T","index":"X","partition":0,"offset":99,"time":"2026-01-01T00:00:00.000Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	ostore := NewStore(cl, older)
+	if err := ostore.Ensure(ctx); err != nil {
+		t.Fatalf("Ensure on an index of an earlier version: %v", err)
+	}
+	data, err = perform(ctx, cl, http.MethodGet, "/"+older+"/_mapping", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing, err := checkMappingBody(older, data); err != nil || len(missing) != 0 {
+		t.Errorf("after Ensure the mapping still lacks %v (%v)", missing, err)
+	}
+	if err := ostore.Write(ctx, []Checkpoint{{Group: "g", Topic: "T", TopicID: "TID", Complete: true, Index: "X", Partition: 0, Offset: 5, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ostore.Before(ctx, "T", "TID", "X", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil || len(got) != 1 || got[0].Offset != 5 {
+		t.Errorf("Before on an extended index = %+v, %v; want only the new checkpoint (offset 5), not the old one (99)", got, err)
+	}
+
 	// Concurrent creators of a fresh index: all succeed.
 	idx := itest.Name(t, "ckpt-test-conc")
 	itest.CleanupIndex(t, env, idx)

@@ -437,6 +437,17 @@ func snapshotGap(t *testing.T, v gapVariant) {
 	itest.CompareToModel(t, itest.DumpIndex(t, env, a), allMore)
 	runC.term(60 * time.Second)
 	live.term(60 * time.Second)
+	// C's group started at a gap start taken from complete history: its own
+	// checkpoints are complete, so a later snapshot of C can plan from them.
+	cpsC, err := checkpoint.NewStore(cl, ckC).Search(ctx, checkpoint.Query{Topic: topic, TopicID: topicID, Index: c, Group: groupC})
+	if err != nil || len(cpsC) != 4 {
+		t.Errorf("checkpoints of C's group: %+v, %v; want 4 partitions", cpsC, err)
+	}
+	for p, cp := range cpsC {
+		if !cp.Complete || cp.Offset != more[p] {
+			t.Errorf("C's group wrote %+v for partition %d: want complete, at %d", cp, p, more[p])
+		}
+	}
 	var wantRead int64
 	for p, e := range more {
 		wantRead += e - starts[p]
