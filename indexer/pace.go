@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,13 @@ type pacer struct {
 	nextDocs  time.Time // when the docs bucket is next empty (pacing by reservation)
 	nextBytes time.Time
 	limit     float64 // adaptive concurrency limit
+	// scale shrinks bulks once the limit is down to one request in flight
+	// and the cluster still asks for less: a share of the configured batch
+	// size, halved per further decrease down to minScale, grown back by
+	// 1/16 per fast answer before the limit grows again. Read on the hot
+	// path through scaleBits.
+	scale     float64
+	scaleBits atomic.Uint64
 	inflight  int
 	changed   chan struct{} // closed when inflight or limit changes
 	lastCut   time.Time
@@ -58,6 +66,7 @@ func newPacer(cfg Config, onChange func(float64, string)) *pacer {
 		onChange: onChange, now: time.Now,
 	}
 	t.limit = t.maxInFlight
+	t.setScaleLocked(1)
 	return t
 }
 
@@ -153,13 +162,35 @@ func (t *pacer) observe(latency time.Duration, overload string) {
 		t.decrease("latency")
 	default:
 		t.mu.Lock()
-		if t.limit < t.maxInFlight {
+		switch {
+		case t.scale < 1:
+			t.setScaleLocked(math.Min(1, t.scale+1.0/16))
+			t.changedLocked("")
+		case t.limit < t.maxInFlight:
 			t.limit = math.Min(t.maxInFlight, t.limit+1/t.limit)
 			t.notifyLocked()
 			t.changedLocked("")
 		}
 		t.mu.Unlock()
 	}
+}
+
+// minScale is the smallest share of the configured batch size that
+// adaptive sizing shrinks bulks to.
+const minScale = 1.0 / 16
+
+func (t *pacer) setScaleLocked(v float64) {
+	t.scale = v
+	t.scaleBits.Store(math.Float64bits(v))
+}
+
+// batchScale returns the share of the configured batch size to fill now
+// (1 unless adaptive sizing has shrunk it).
+func (t *pacer) batchScale() float64 {
+	if t == nil {
+		return 1
+	}
+	return math.Float64frombits(t.scaleBits.Load())
 }
 
 // decrease halves the limit for reason, at most once per target latency.
@@ -175,7 +206,14 @@ func (t *pacer) decrease(reason string) {
 	}
 	t.lastCut = now
 	if t.limit <= 1 {
-		return // at the floor already
+		// One request in flight and still too much: smaller bulks.
+		if t.scale <= minScale {
+			return // at the floor already
+		}
+		t.setScaleLocked(math.Max(minScale, t.scale/2))
+		t.reason = reason
+		t.changedLocked(reason)
+		return
 	}
 	t.limit = math.Max(1, t.limit/2)
 	t.reason = reason
@@ -217,6 +255,13 @@ func overloadReason(status int, retryReason string) string {
 	}
 	return ""
 }
+
+// BatchScale returns the share (in (0, 1]) of the configured batch size
+// that batches should be filled to now: 1 unless adaptive concurrency is
+// down to one request in flight and the cluster still asks for less, then
+// it halves per decrease (down to 1/16) and grows back with fast answers.
+// Cheap enough to call per record.
+func (ix *Indexer) BatchScale() float64 { return ix.thr.batchScale() }
 
 // Throttle reports the adaptive concurrency limit (MaxInFlight when
 // adaptive concurrency is off) and the reason of its last decrease ("" if

@@ -80,13 +80,18 @@ func TestAdaptiveLimit(t *testing.T) {
 	if l, _ := p.state(); l != 1 {
 		t.Fatalf("limit fell to %v, want the floor 1", l)
 	}
+	// At one request in flight, further decreases shrink the bulks: 5
+	// rejections took the limit 2 -> 1, then the scale 1 -> 1/2 -> ... -> 1/16.
+	if sc := p.batchScale(); sc != minScale {
+		t.Fatalf("batch scale %v after 4 decreases at limit 1, want %v", sc, minScale)
+	}
 	for i := 0; i < 200; i++ {
 		p.observe(10*time.Millisecond, "")
 	}
-	if l, _ := p.state(); l != 8 {
-		t.Fatalf("limit %v after 200 fast answers, want back to the maximum 8", l)
+	if l, sc := p.state(); l != 8 || p.batchScale() != 1 {
+		t.Fatalf("limit %v, scale %v (%s) after 200 fast answers, want back to 8 and 1", l, p.batchScale(), sc)
 	}
-	if strings.Join(changes, ",") != "latency,429,rejected" {
+	if strings.Join(changes, ",") != "latency,429,rejected,rejected,rejected,rejected,rejected" {
 		t.Fatalf("decreases reported %v", changes)
 	}
 }
