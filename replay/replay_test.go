@@ -206,6 +206,20 @@ func TestRetentionGap(t *testing.T) {
 	if err != nil || !plan.Partitions[0].Complete || plan.Partitions[1].Complete {
 		t.Errorf("partition 0 from offset 0 is complete, partition 1 after a gap is not: %+v, %v", plan.Partitions, err)
 	}
+	// A stored plan whose group stopped below what retention has since
+	// deleted cannot resume without skipping: the same error.
+	stored, err := MakePlan(ctx, adm, "t", "g", Bounds{FromOffsets: map[int32]int64{0: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteBelow(t, adm, 0, 4)
+	err = checkResume(ctx, adm, stored, map[int32]int64{0: 2}, false)
+	if !errors.As(err, &ge) || len(ge.Gaps) != 1 || ge.Gaps[0] != (Gap{Partition: 0, From: 2, To: 4}) {
+		t.Errorf("resume below the log start: %v, want a gap 0: [2, 4)", err)
+	}
+	if err := checkResume(ctx, adm, stored, map[int32]int64{0: 2}, true); err != nil {
+		t.Errorf("resume below the log start, allowed: %v", err)
+	}
 }
 
 // TestSinceSnapshotFallback: without checkpoint history a snapshot plan is
