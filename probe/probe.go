@@ -171,7 +171,10 @@ func (cfg *Config) validate() error {
 
 // Run checks that every side answers the first query, then runs the steps
 // in order and stops after the first that breaks a limit. The error is a
-// *CheckError when nothing could be checked, or a configuration error; a
+// *CheckError when the probe could not check (a side unreachable or an
+// index missing before the first step; a query the cluster rejects as
+// malformed, a 4xx other than 408 and 429, at any time: such answers
+// measure the query file, not the load), or a configuration error; a
 // broken limit is not an error (Report.Verdict is Fail). Cancelling ctx
 // ends the probe with the steps run so far (Verdict Interrupted).
 func Run(ctx context.Context, cfg Config) (Report, error) {
@@ -189,7 +192,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	rep := Report{Verdict: Pass}
 	for i, share := range cfg.Steps {
-		res := r.step(ctx, i+1, share)
+		res, err := r.step(ctx, i+1, share)
+		if err != nil {
+			return rep, &CheckError{err}
+		}
 		rep.Steps = append(rep.Steps, res)
 		rep.Overlap.merge(res.Overlap)
 		if cfg.OnStep != nil {
@@ -226,6 +232,10 @@ type answer struct {
 	outcome  outcome
 	errText  string
 	finished time.Time
+	// bad marks an answer that blames the request, not the load: a 4xx
+	// other than 408 and 429 (a malformed body, a missing index, no
+	// permission). Sending it again cannot succeed.
+	bad bool
 }
 
 // preflight sends the first query once (not counted): a missing index, an
@@ -234,7 +244,7 @@ func (r *runner) preflight(ctx context.Context, s *sideRunner) error {
 	q := r.cfg.Queries[0]
 	a := r.search(ctx, s, q)
 	if a.outcome != outcomeOK && a.outcome != outcomeRejected {
-		return fmt.Errorf("%s side (index %s): first query (line %d): %s", s.Name, s.Index, q.Line, a.errText)
+		return fmt.Errorf("%s side (index %s): query on line %d: %s", s.Name, s.Index, q.Line, a.errText)
 	}
 	return nil
 }
@@ -253,6 +263,8 @@ func (r *runner) search(ctx context.Context, s *sideRunner, q Query) answer {
 			a.outcome = outcomeRejected
 		case errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 			a.errText = fmt.Sprintf("no answer within %s", r.cfg.Timeout)
+		case status >= 400 && status < 500 && status != http.StatusRequestTimeout:
+			a.bad = true
 		}
 		return a
 	}
@@ -301,9 +313,18 @@ func (p *pair) finish(i int, a answer) {
 	}
 }
 
-// step runs step n at share of the full rate and judges it.
-func (r *runner) step(ctx context.Context, n int, share float64) StepResult {
+// step runs step n at share of the full rate and judges it. The error
+// reports a query the cluster rejects as malformed (or an index that went
+// missing): the step is abandoned, since the numbers would measure the
+// query file rather than the load.
+func (r *runner) step(ctx context.Context, n int, share float64) (StepResult, error) {
 	cfg := r.cfg
+	sctx, cancelStep := context.WithCancel(ctx)
+	defer cancelStep()
+	var (
+		badOnce sync.Once
+		badErr  error
+	)
 	rate := cfg.Rate * share
 	res := StepResult{Step: n, Share: share, Rate: rate}
 	total := max(int(rate*cfg.StepDuration.Seconds()+0.5), 1)
@@ -340,7 +361,7 @@ func (r *runner) step(ctx context.Context, n int, share float64) StepResult {
 		if wait := time.Until(due); wait > 0 {
 			timer.Reset(wait)
 			select {
-			case <-ctx.Done():
+			case <-sctx.Done():
 				res.Interrupted = true
 				continue
 			case <-timer.C:
@@ -362,13 +383,19 @@ func (r *runner) step(ctx context.Context, n int, share float64) StepResult {
 				m.InFlight.WithLabelValues(s.Name).Inc()
 			}
 			wg.Go(func() {
-				a := r.search(ctx, s, q)
+				a := r.search(sctx, s, q)
 				<-s.sem
 				if m := cfg.Metrics; m != nil {
 					m.InFlight.WithLabelValues(s.Name).Dec()
 				}
-				if ctx.Err() != nil && a.outcome != outcomeOK {
-					// Cancelled by the caller, not failed by the cluster.
+				if a.bad {
+					badOnce.Do(func() {
+						badErr = fmt.Errorf("%s side (index %s): query on line %d: %s", s.Name, s.Index, q.Line, a.errText)
+						cancelStep()
+					})
+				}
+				if a.bad || sctx.Err() != nil && a.outcome != outcomeOK {
+					// Cancelled, not failed by the cluster's load.
 					p.finish(si, a)
 					return
 				}
@@ -378,6 +405,9 @@ func (r *runner) step(ctx context.Context, n int, share float64) StepResult {
 		}
 	}
 	wg.Wait()
+	if badErr != nil {
+		return res, badErr
+	}
 	if ctx.Err() != nil {
 		res.Interrupted = true
 	}
@@ -394,7 +424,7 @@ func (r *runner) step(ctx context.Context, n int, share float64) StepResult {
 	if !res.Interrupted {
 		res.Breaches = cfg.Limits.judge(res)
 	}
-	return res
+	return res, nil
 }
 
 // record adds one request's outcome to acc and the metrics.

@@ -158,8 +158,13 @@ type fakeSearch struct {
 }
 
 func (f *fakeSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, r.Body)
+	body, _ := io.ReadAll(r.Body)
 	f.count.Add(1)
+	if strings.Contains(string(body), "no_such_query") {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":{"type":"parsing_exception","reason":"unknown query [no_such_query]"},"status":400}`)
+		return
+	}
 	if !strings.HasSuffix(r.URL.Path, "/_search") {
 		http.NotFound(w, r)
 		return
@@ -333,5 +338,21 @@ func TestInterrupted(t *testing.T) {
 	}
 	if rep.Verdict != Interrupted || len(rep.Steps) != 2 || !rep.Steps[1].Interrupted || len(rep.Steps[1].Breaches) != 0 {
 		t.Fatalf("report %+v, want interrupted in step 2, unjudged", rep)
+	}
+}
+
+// TestMalformedQueryCouldNotCheck: a query the cluster rejects as
+// malformed (400) in the middle of a step ends the probe as "could not
+// check", naming the line, instead of counting as the cluster's errors.
+func TestMalformedQueryCouldNotCheck(t *testing.T) {
+	f := &fakeSearch{ids: hits("a")}
+	queries := []Query{oneQuery[0], {Line: 2, Body: []byte(`{"query":{"no_such_query":{}}}`)}}
+	rep, err := Run(t.Context(), Config{
+		New:     Side{Client: fakeClient(t, f), Index: "x"},
+		Queries: queries, Rate: 20, Steps: []float64{1}, StepDuration: 500 * time.Millisecond,
+	})
+	var ce *CheckError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "query on line 2") || !strings.Contains(err.Error(), "parsing_exception") {
+		t.Fatalf("err %v, report %+v; want a CheckError naming line 2", err, rep)
 	}
 }
