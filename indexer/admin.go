@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/reindexer/reindexer/internal/osreq"
 )
 
 // Cluster describes the OpenSearch cluster being written. Everything that
@@ -67,24 +67,12 @@ func ReadIndexSettings(ctx context.Context, c *opensearchapi.Client, index strin
 	// Nested (not flat) settings: filter_path cannot match the dotted keys
 	// of flat_settings, and would silently return {}.
 	q := url.Values{"include_defaults": {"true"}, "filter_path": {"*.settings.index.gc_deletes,*.defaults.index.gc_deletes"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/"+url.PathEscape(index)+"/_settings?"+q.Encode(), nil)
-	if err != nil {
-		return IndexSettings{}, err
-	}
-	res, err := c.Client.Stream(req)
-	if err != nil {
-		if res != nil {
-			res.Body.Close()
-		}
-		return IndexSettings{}, fmt.Errorf("read settings of %s: %w", index, err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode == http.StatusNotFound {
+	body, err := osreq.Do(ctx, c, http.MethodGet, "/"+url.PathEscape(index)+"/_settings?"+q.Encode(), nil)
+	if osreq.IsNotFound(err) {
 		return IndexSettings{}, nil
 	}
-	if res.StatusCode != http.StatusOK {
-		return IndexSettings{}, fmt.Errorf("read settings of %s: HTTP %d: %s", index, res.StatusCode, truncate(body, 300))
+	if err != nil {
+		return IndexSettings{}, fmt.Errorf("read settings of %s: %w", index, err)
 	}
 	type gc struct {
 		Index struct {
@@ -160,11 +148,4 @@ func DeleteRisk(mode DeleteMode, s IndexSettings, bounded bool) string {
 			"Safe if nothing else writes this index during the replay, or if the replay continues as the live indexer (reindexer run --start snapshot:...); otherwise %s", gc, gc, remedy)
 	}
 	return ""
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "..."
 }

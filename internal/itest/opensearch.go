@@ -1,12 +1,10 @@
 package itest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/reindexer/reindexer/internal/osreq"
 )
 
 // DocState is one document as read back from OpenSearch.
@@ -194,58 +193,11 @@ func dumpIndex(ctx context.Context, cl *opensearchapi.Client, index string) (map
 	return docs, nil
 }
 
-// statusError is an HTTP error answer from OpenSearch.
-type statusError struct {
-	status int
-	body   string
-}
-
-// Error describes the answer.
-func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
-
 func isStatus(err error, status int) bool {
-	var se *statusError
-	return errors.As(err, &se) && se.status == status
+	got, _ := osreq.Info(err)
+	return got == status
 }
 
 // doJSON sends body (marshalled as JSON when not nil) through the client's
 // transport and decodes a 2xx answer into out.
-func doJSON(ctx context.Context, cl *opensearchapi.Client, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, path, rd)
-	if err != nil {
-		return fmt.Errorf("build %s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := cl.Client.Stream(req)
-	if err != nil {
-		if res != nil {
-			res.Body.Close()
-		}
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		if len(data) > 2000 {
-			data = append(data[:2000], "..."...)
-		}
-		return fmt.Errorf("%s %s: %w", method, path, &statusError{status: res.StatusCode, body: string(data)})
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-	}
-	return nil
-}
+var doJSON = osreq.JSON
