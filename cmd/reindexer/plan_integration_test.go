@@ -244,3 +244,94 @@ func TestSnapshotGapLaggingFeeder(t *testing.T) {
 	t.Logf("feeder lag %s: with history the replay read %d records; without, with --max-feeder-lag %s, %d",
 		lag.Round(time.Millisecond), sum64(final)-sum64(first), bound, r.Sum.Records)
 }
+
+// TestSnapshotGapRecreatedTopic: A was fed from a topic that was then
+// deleted and created again under the same name; its checkpoint history
+// holds offsets below the new topic's end. The replay of A's snapshot must
+// not trust them (they speak of another topic ID): it is refused without a
+// feeder-lag bound, and with one the restored copy equals the reference
+// state of both topics' events. Trusting them skipped the new topic's first
+// records.
+func TestSnapshotGapRecreatedTopic(t *testing.T) {
+	env := itest.Services(t)
+	ctx := t.Context()
+	mode := refmodel.ModeTombstone
+	topic, a, ck := itest.Name(t, "plan-recr"), itest.Name(t, "plan-recr-a"), itest.Name(t, "plan-recr-ck")
+	itest.CreateTopic(t, env, topic, 4)
+	itest.CreateTopic(t, env, topic+".dlq", 1)
+	itest.CreateIndex(t, env, a, `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
+	itest.CleanupIndex(t, env, ck)
+	adm := kadm.NewClient(itest.Kafka(t, env))
+	oldID, err := replay.TopicID(ctx, adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := chatgen.MustNew(chatConfig(16, 1500))
+	f1 := newFeed(t, env, topic, gen)
+	first := f1.produce(800)
+	g1 := itest.Name(t, "plan-recr-g1")
+	run1 := start(t, "run-g1", runArgs(env, topic, g1, a, "--delete-mode", string(mode), "--checkpoint-index", ck, "--checkpoint-interval", "200ms")...)
+	waitGroupAt(t, env, g1, topic, first, 2*time.Minute)
+	run1.term(60 * time.Second)
+
+	// The topic is deleted and created again; new events arrive, more than
+	// before, so the old checkpoints are below the new ends.
+	if r, err := adm.DeleteTopic(ctx, topic); err != nil || r.Err != nil {
+		t.Fatalf("delete topic: %v %v", err, r.Err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		r, err := adm.CreateTopic(ctx, 4, 1, nil, topic)
+		if err == nil && r.Err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recreate topic: %v %v", err, r.Err)
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval of an awaited condition
+	}
+	f2 := newFeed(t, env, topic, gen)
+	second := f2.produce(1600)
+	for p, e := range first {
+		if second[p] <= e {
+			t.Fatalf("partition %d: the new topic ends at %d, not past the old checkpoint %d: the test proves nothing", p, second[p], e)
+		}
+	}
+	newID, err := replay.TopicID(ctx, kadm.NewClient(itest.Kafka(t, env)), topic)
+	if err != nil || newID == oldID {
+		t.Fatalf("topic ID after recreating: %q (was %q), %v", newID, oldID, err)
+	}
+	margin := 2 * time.Second
+	time.Sleep(margin + 500*time.Millisecond) // the old checkpoints predate the cutoff
+	repo := snapshotRepo(t, env)
+	takeSnapshot(t, env, repo, "recr-1", a, ck)
+	restoreAs(t, env, repo, "recr-1", "-b", a, ck)
+	b, ckB := a+"-b", ck+"-b"
+	var events []chatgen.Event
+	for _, f := range []*feed{f1, f2} {
+		for _, rs := range f.records() {
+			for _, r := range rs {
+				events = append(events, r.Event)
+			}
+		}
+	}
+	all := itest.Model(t, mode, events)
+
+	args := replayArgs(env, topic, itest.Name(t, "plan-recr-r"), b, ckB, "--since-snapshot", repo+"/recr-1", "--snapshot-index", a,
+		"--skew-margin", margin.String(), "--delete-mode", string(mode))
+	code, _, log := runExit(t, "replay-refused", time.Minute, args...)
+	if code != exitUsage || !strings.Contains(log, "--max-feeder-lag") || !strings.Contains(log, "no complete checkpoint history of this topic") {
+		t.Errorf("a snapshot replay whose history is of an earlier topic: exit %d, want 2 naming --max-feeder-lag; log tail:\n%s", code, tail([]byte(log), 1500))
+		if code == 0 {
+			itest.CompareToModel(t, itest.DumpIndex(t, env, b), all) // what the replay skipped
+			t.FailNow()
+		}
+	}
+	r := runReplay(t, "replay-b", 3*time.Minute, append(args, "--max-feeder-lag", "1h")...)
+	for _, row := range r.Sum.Plan.Partitions {
+		if row.Start != 0 {
+			t.Errorf("partition %d starts at %d, want 0 (nothing of the new topic is in A)", row.Partition, row.Start)
+		}
+	}
+	itest.CompareToModel(t, itest.DumpIndex(t, env, b), all)
+	t.Logf("old topic ID %s, new %s: the replay read %d records of the new topic; B equals the reference state (%d documents)", oldID, newID, r.Sum.Records, len(all))
+}
