@@ -217,8 +217,6 @@ func SinceSnapshot(ctx context.Context, store *checkpoint.Store, adm *kadm.Clien
 	}
 
 	var fromHistory, fallback, contradicted []int32
-	var oldest, newest time.Time
-	groups := map[string]bool{}
 	for _, p := range sortedKeys(o.ends) {
 		cp, ok := history[p]
 		if ok && cp.Offset > o.ends[p] {
@@ -232,11 +230,6 @@ func SinceSnapshot(ctx context.Context, store *checkpoint.Store, adm *kadm.Clien
 		out.Offsets[p] = cp.Offset
 		out.Complete[p] = true
 		fromHistory = append(fromHistory, p)
-		groups[cp.Group] = true
-		if oldest.IsZero() || cp.Time.Before(oldest) {
-			oldest = cp.Time
-		}
-		newest = later(newest, cp.Time)
 	}
 	why := "no complete checkpoint history of this topic before the cutoff"
 	if store == nil {
@@ -273,6 +266,24 @@ func SinceSnapshot(ctx context.Context, store *checkpoint.Store, adm *kadm.Clien
 	}
 	slices.Sort(unknown)
 
+	out.Note = sinceNote(s, store, history, cutoff, fallbackCutoff, why, fromHistory, fallback, contradicted, unknown)
+	return out, nil
+}
+
+// sinceNote says, for a human, how SinceSnapshot chose each partition's
+// start.
+func sinceNote(s Since, store *checkpoint.Store, history map[int32]checkpoint.Checkpoint, cutoff, fallbackCutoff time.Time, why string,
+	fromHistory, fallback, contradicted, unknown []int32) string {
+	var oldest, newest time.Time
+	groups := map[string]bool{}
+	for _, p := range fromHistory {
+		cp := history[p]
+		groups[cp.Group] = true
+		if oldest.IsZero() || cp.Time.Before(oldest) {
+			oldest = cp.Time
+		}
+		newest = later(newest, cp.Time)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "snapshot started %s; cutoff %s (start - %s clock-skew margin", s.SnapshotStart.UTC().Format(checkpoint.TimeLayout),
 		cutoff.UTC().Format(checkpoint.TimeLayout), s.Margin)
@@ -296,8 +307,7 @@ func SinceSnapshot(ctx context.Context, store *checkpoint.Store, adm *kadm.Clien
 	if len(unknown) > 0 {
 		fmt.Fprintf(&b, "; checkpoints name partitions %s the topic does not have; ignored", partitionList(unknown))
 	}
-	out.Note = b.String()
-	return out, nil
+	return b.String()
 }
 
 // later returns the later of a and b.
