@@ -146,7 +146,7 @@ func (c *comparison) scrollSorted(ctx context.Context, side indexSide, budget in
 		"query":            c.f.live(),
 	}
 	started := time.Now()
-	n, err := side.scroll(ctx, body, 0, func(id string, version int64, _ json.RawMessage) error {
+	n, err := side.scroll(ctx, body, 0, func(id string, version int64, _ string) error {
 		return s.Add([]byte(id), version, 0, flagLive)
 	})
 	if err != nil {
@@ -156,7 +156,7 @@ func (c *comparison) scrollSorted(ctx context.Context, side indexSide, budget in
 		// The ids inside the settle window too, flagged, so that the join
 		// can leave them out on both sides.
 		body["query"] = c.f.unsettled()
-		if _, err := side.scroll(ctx, body, 0, func(id string, version int64, _ json.RawMessage) error {
+		if _, err := side.scroll(ctx, body, 0, func(id string, version int64, _ string) error {
 			return s.Add([]byte(id), version, 0, flagUnsettled)
 		}); err != nil {
 			return nil, err
@@ -237,6 +237,7 @@ func (c *comparison) sample(ctx context.Context, topicSorted *sorter, res *Resul
 	type drawn struct {
 		id      string
 		version int64
+		routing string
 	}
 	var ids []drawn
 	body := map[string]any{
@@ -250,8 +251,8 @@ func (c *comparison) sample(ctx context.Context, topicSorted *sorter, res *Resul
 			"boost_mode":   "replace",
 		}},
 	}
-	if _, err := c.left.scroll(ctx, body, int64(c.cfg.Sample), func(id string, version int64, _ json.RawMessage) error {
-		ids = append(ids, drawn{id, version})
+	if _, err := c.left.scroll(ctx, body, int64(c.cfg.Sample), func(id string, version int64, routing string) error {
+		ids = append(ids, drawn{id, version, routing})
 		return nil
 	}); err != nil {
 		return err
@@ -293,11 +294,13 @@ func (c *comparison) sample(ctx context.Context, topicSorted *sorter, res *Resul
 		fields = append(fields, c.cfg.TimeField)
 	}
 	path := timePath(c.cfg.TimeField)
-	batch := make([]string, 0, sampleBatch)
+	// Each id is looked up with the routing the left side stored it with,
+	// so custom routing finds it on the right too.
+	batch := make([]mgetID, 0, sampleBatch)
 	for start := 0; start < len(ids); start += sampleBatch {
 		batch = batch[:0]
 		for _, d := range ids[start:min(start+sampleBatch, len(ids))] {
-			batch = append(batch, d.id)
+			batch = append(batch, mgetID{ID: d.id, Routing: d.routing})
 		}
 		docs, err := c.right.mget(ctx, batch, fields)
 		if err != nil {

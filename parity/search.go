@@ -129,21 +129,22 @@ type hitsPage struct {
 			Relation string `json:"relation"`
 		} `json:"total"`
 		Hits []struct {
-			ID      string          `json:"_id"`
-			Version int64           `json:"_version"`
-			Source  json.RawMessage `json:"_source"`
+			ID      string `json:"_id"`
+			Version int64  `json:"_version"`
+			Routing string `json:"_routing"`
 		} `json:"hits"`
 	} `json:"hits"`
 }
 
 // scrollFilter trims scroll answers to what is read.
-const scrollFilter = "filter_path=_scroll_id,_shards,timed_out,hits.total,hits.hits._id,hits.hits._version,hits.hits._source"
+const scrollFilter = "filter_path=_scroll_id,_shards,timed_out,hits.total,hits.hits._id,hits.hits._version,hits.hits._routing"
 
-// scroll reads the hits of body page by page, calling fn for each hit, and
+// scroll reads the hits of body page by page, calling fn for each hit (its
+// id, version, and custom routing or ""), and
 // checks that it read exactly hits.total hits when limit is 0 (limit > 0
 // stops after that many hits). Failed shards or a timeout on any page are
 // errors. The scroll is cleared when it ends.
-func (s indexSide) scroll(ctx context.Context, body map[string]any, limit int64, fn func(id string, version int64, source json.RawMessage) error) (int64, error) {
+func (s indexSide) scroll(ctx context.Context, body map[string]any, limit int64, fn func(id string, version int64, routing string) error) (int64, error) {
 	var page hitsPage
 	if err := osreq.JSON(ctx, s.side.Client, http.MethodPost, s.path("/_search?scroll="+scrollKeepAlive+"&"+scrollFilter), body, &page); err != nil {
 		return 0, s.wrap("search", err)
@@ -167,7 +168,7 @@ func (s indexSide) scroll(ctx context.Context, body map[string]any, limit int64,
 			break
 		}
 		for _, h := range page.Hits.Hits {
-			if err := fn(h.ID, h.Version, h.Source); err != nil {
+			if err := fn(h.ID, h.Version, h.Routing); err != nil {
 				return n, err
 			}
 			n++
@@ -199,9 +200,16 @@ type mgetDoc struct {
 	Error   json.RawMessage `json:"error"`
 }
 
+// mgetID is one document to look up: its id and custom routing ("" for
+// none), as the left side holds it.
+type mgetID struct {
+	ID      string `json:"_id"`
+	Routing string `json:"routing,omitempty"`
+}
+
 // mget looks ids up (realtime: no refresh needed), reading only the fields
 // of source from _source.
-func (s indexSide) mget(ctx context.Context, ids []string, source []string) ([]mgetDoc, error) {
+func (s indexSide) mget(ctx context.Context, ids []mgetID, source []string) ([]mgetDoc, error) {
 	path := s.path("/_mget?realtime=true")
 	if len(source) > 0 {
 		path += "&_source_includes=" + url.QueryEscape(strings.Join(source, ","))
@@ -211,7 +219,7 @@ func (s indexSide) mget(ctx context.Context, ids []string, source []string) ([]m
 	var ans struct {
 		Docs []mgetDoc `json:"docs"`
 	}
-	if err := osreq.JSON(ctx, s.side.Client, http.MethodPost, path, map[string]any{"ids": ids}, &ans); err != nil {
+	if err := osreq.JSON(ctx, s.side.Client, http.MethodPost, path, map[string]any{"docs": ids}, &ans); err != nil {
 		return nil, s.wrap("mget", err)
 	}
 	if len(ans.Docs) != len(ids) {
