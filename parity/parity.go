@@ -170,6 +170,9 @@ type SideCounts struct {
 	Tombstones int64 `json:"tombstones"`
 	// Undecodable counts topic records the indexer would dead-letter.
 	Undecodable int64 `json:"undecodable,omitempty"`
+	// EndOffsets are, for a topic side, the offsets (per partition) the
+	// topic was read up to: its last stable offsets when the check began.
+	EndOffsets map[int32]int64 `json:"end_offsets,omitempty"`
 }
 
 // Diff counts the differing documents. In ModeFull the counts are exact;
@@ -435,7 +438,7 @@ func (c *comparison) run(ctx context.Context, res *Result) error {
 		if err != nil {
 			return err
 		}
-		res.Right.Undecodable = tr.undecodable
+		res.Right.Undecodable, res.Right.EndOffsets = tr.undecodable, tr.ends
 		defer func() { res.SpilledRuns += topicSorted.Spills() }()
 		c.log.Debug("read topic", "topic", c.cfg.Right.Topic.Topic, "records", tr.records, "undecodable", tr.undecodable, "spilled_runs", topicSorted.Spills())
 	}

@@ -4,6 +4,7 @@ package parity
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -11,12 +12,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/reindexer/reindexer/event"
+	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/itest"
 	"github.com/reindexer/reindexer/internal/osreq"
 	"github.com/reindexer/reindexer/internal/refmodel"
@@ -474,6 +477,66 @@ func TestParityTopic(t *testing.T) {
 		_, err := Compare(t.Context(), Config{Left: Side{Client: cl, Index: index}, Right: topicSide(env, topic+"-missing")})
 		if err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("got %v", err)
+		}
+	})
+	// Last, as it appends to the topic: a topic that grows while it is read
+	// is read up to the end offsets captured when the check began.
+	t.Run("bounded while the topic grows", func(t *testing.T) {
+		prod := itest.Kafka(t, env, kgo.RequiredAcks(kgo.AllISRAcks()))
+		type at struct {
+			p int32
+			o int64
+		}
+		var mu sync.Mutex
+		var late []at
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for i := 0; ctx.Err() == nil; i++ {
+				r := itest.Record(topic, chatgen.Event{Op: chatgen.OpUpsert, ID: fmt.Sprintf("late-%06d", i), Version: 1, Doc: json.RawMessage(`{"room_id":"r1"}`)})
+				if prod.ProduceSync(ctx, r).FirstErr() == nil {
+					mu.Lock()
+					late = append(late, at{r.Partition, r.Offset})
+					mu.Unlock()
+				}
+			}
+		}()
+		produced := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(late)
+		}
+		for produced() < 20 {
+			select {
+			case <-stopped:
+				t.Fatal("the producer stopped")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		res := cmp(t, Config{Left: Side{Client: cl, Index: index}, Right: topicSide(env, topic), Mode: ModeFull, MemoryBytes: 1 << 20})
+		for n0 := produced(); produced() < n0+20; { // the producer outlives the check
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-stopped
+		var included int64
+		for _, a := range late {
+			if a.o < res.Right.EndOffsets[a.p] {
+				included++
+			}
+		}
+		if included == 0 || included == int64(len(late)) {
+			t.Fatalf("%d of %d late records below the end offsets %v; want some, not all", included, len(late), res.Right.EndOffsets)
+		}
+		if res.Right.Count != n+included || res.Diff.OnlyRight != included || res.Diff.OnlyLeft != 0 || res.Diff.VersionDiffers != 0 {
+			t.Errorf("%+v; want exactly the %d late ids below the end offsets only on the topic", res, included)
+		}
+		for _, id := range res.IDs.OnlyRight {
+			if !strings.HasPrefix(id, "late-") {
+				t.Errorf("only on the topic: %s, not a late id", id)
+			}
 		}
 	})
 }
