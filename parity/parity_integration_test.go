@@ -361,6 +361,8 @@ func TestParityCouldNotCheck(t *testing.T) {
 		{"failed shards", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "," + other}, Bucket: "created_at:1d"}, "1 of 3 shards failed"},
 		{"failed shard in a count", Config{Left: Side{Client: cl, Index: good}, Right: Side{Client: cl, Index: good + "," + intIndex},
 			Settle: time.Hour, TimeField: "created_at"}, "1 of 3 shards failed: query_shard_exception"},
+		{"unreachable Kafka", Config{Left: Side{Client: cl, Index: good}, Right: Side{Topic: &Topic{
+			Kafka: []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, Topic: "parity-nowhere"}}}, "connection refused"},
 		{"closed index", Config{Left: Side{Client: cl, Index: good + "," + closed}, Right: Side{Client: cl, Index: good}}, "closed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
