@@ -542,3 +542,38 @@ func TestParityTopic(t *testing.T) {
 		}
 	})
 }
+
+// TestParityTopicEscapedIDs: ids escaped in the envelope's JSON (\u
+// escapes, quotes, backslashes) are compared as the index stores them,
+// unescaped.
+func TestParityTopicEscapedIDs(t *testing.T) {
+	env := itest.Services(t)
+	cl := itest.OpenSearch(t, env)
+	topic := itest.Name(t, "parity")
+	itest.CreateTopic(t, env, topic, 1)
+	values := []string{
+		`{"op":"upsert","id":"caf\u00e9-1","version":3,"doc":{"room_id":"r1"}}`,
+		`{"op":"upsert","id":"quote\"d","version":4,"doc":{"room_id":"r1"}}`,
+		`{"op":"upsert","id":"back\\slash","version":5,"doc":{"room_id":"r1"}}`,
+		`{"op":"upsert","id":"\u65e5\u672c-\ud83d\ude00","version":6,"doc":{"room_id":"r1"}}`,
+		`{"op":"upsert","id":"gone","version":1,"doc":{"room_id":"r1"}}`,
+		`{"op":"delete","id":"gone","version":2}`,
+		`{"op":"upsert","id":"","version":1,"doc":{}}`, // dead-lettered by run: undecodable
+	}
+	prod := itest.Kafka(t, env)
+	for _, v := range values {
+		if err := prod.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index := indexOf(t, env, cl, map[string]refmodel.Doc{
+		"café-1":        {Version: 3, Source: json.RawMessage(`{"room_id":"r1"}`)},
+		`quote"d`:       {Version: 4, Source: json.RawMessage(`{"room_id":"r1"}`)},
+		`back\slash`:    {Version: 5, Source: json.RawMessage(`{"room_id":"r1"}`)},
+		"日本-\U0001F600": {Version: 6, Source: json.RawMessage(`{"room_id":"r1"}`)},
+	})
+	res := cmp(t, Config{Left: Side{Client: cl, Index: index}, Right: topicSide(env, topic), Mode: ModeFull})
+	if res.Verdict != VerdictEqual || res.Right.Count != 4 || res.Right.Tombstones != 1 || res.Right.Undecodable != 1 {
+		t.Errorf("%+v; want equal, 4 live ids, 1 deleted, 1 undecodable", res)
+	}
+}
