@@ -232,6 +232,9 @@ func (c *ParityCommand) config() (parity.Config, error) {
 	case !topic && c.againstIndex == "" && c.right.urls == "":
 		return cfg, usageError{fmt.Errorf("flag --against-index, --against-opensearch or --against-topic is required (or set %s)", envName("against-index"))}
 	}
+	if c.right.urls == "" && (c.right.username != "" || c.right.password != "" || c.right.tlsCA != "" || c.right.tlsInsecure) {
+		return cfg, usageError{errors.New("flags --against-opensearch-*: give --against-opensearch too (without it the right side uses the left's cluster and credentials)")}
+	}
 	mode, err := parity.ParseMode(c.mode)
 	if err != nil {
 		return cfg, usageError{fmt.Errorf("flag --mode: %v", err)}

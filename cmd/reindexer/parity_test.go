@@ -128,6 +128,7 @@ func TestParityBadFlags(t *testing.T) {
 		{append(base, "--against-topic", "t"), "flag --brokers is required"},
 		{append(base, "--against-topic", "t", "--brokers", "k:1", "--id-from", "body"), "flag --id-from"},
 		{append(base, "--against-index", "b", "--log-level", "loud"), "flag --log-level"},
+		{append(base, "--against-index", "b", "--against-opensearch-username", "u"), "flags --against-opensearch-*: give --against-opensearch too"},
 	} {
 		code, _, errb := runMain(t, nil, tc.args...)
 		if code != exitUsage || !strings.Contains(errb, tc.want) {
