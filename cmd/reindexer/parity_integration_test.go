@@ -211,6 +211,7 @@ func TestParityCommand(t *testing.T) {
 		}
 		// Without --against-opensearch the right side is the left's cluster,
 		// with the left's credentials.
+		t.Setenv("REINDEXER_AGAINST_OPENSEARCH_PASSWORD", "")
 		t.Setenv("REINDEXER_OPENSEARCH_PASSWORD", "s3cret")
 		code, res = runParity(t, "parity", "--opensearch", guarded.URL, "--opensearch-username", "parity", "--index", old, "--against-index", copy)
 		if code != 0 || res.Verdict != parity.VerdictEqual {
@@ -239,6 +240,19 @@ func TestParityCommand(t *testing.T) {
 		code, res = runParity(t, parityArgs(env, old, "--against-index", copy, "--tolerance", "3")...)
 		if code != 0 || res.Verdict != parity.VerdictEqual || res.Drift != 3 {
 			t.Errorf("tolerance 3: exit %d, %+v; want 0", code, res)
+		}
+	})
+	t.Run("failed shards", func(t *testing.T) {
+		// created_at is a keyword in this index: a date histogram fails on
+		// its shard, so the pattern's answer is partial.
+		kw := itest.Name(t, "parity-kw")
+		itest.CreateIndex(t, env, kw, `{"settings":{"number_of_shards":1,"number_of_replicas":0},"mappings":{"properties":{"created_at":{"type":"keyword"}}}}`)
+		if _, err := osreq.Do(t.Context(), cl, http.MethodPut, "/"+kw+"/_doc/x?refresh=true", []byte(`{"created_at":"2024-11-24"}`)); err != nil {
+			t.Fatal(err)
+		}
+		code, res := runParity(t, parityArgs(env, old, "--against-index", copy+","+kw, "--bucket", "created_at:1d")...)
+		if code != 2 || res.Verdict != parity.VerdictError || !strings.Contains(res.Error, "shards failed") {
+			t.Errorf("exit %d, %+v; want 2 naming the failed shards", code, res)
 		}
 	})
 	t.Run("missing index", func(t *testing.T) {
