@@ -255,8 +255,10 @@ func snapshotGap(t *testing.T, v gapVariant) {
 		} else {
 			// Wait until the history holds, for every partition, a
 			// complete checkpoint of A old enough for the snapshot's
-			// cutoff.
-			cps, err = checkpoint.NewStore(cl, ck).Before(ctx, topic, topicID, a, time.Now().Add(-margin-lookback))
+			// cutoff, with a second to spare: OpenSearch stamps a
+			// snapshot's start from a cached clock (refreshed every
+			// 200ms), which can be a little earlier than the request.
+			cps, err = checkpoint.NewStore(cl, ck).Before(ctx, topic, topicID, a, time.Now().Add(-margin-lookback-time.Second))
 			ready = err == nil && len(cps) == 4
 		}
 		if ready {
