@@ -5,7 +5,7 @@
 #   2. a live `reindexer run` indexes them into the "old" index, writing checkpoint history
 #   3. snapshot the old index (and the checkpoint history) mid-stream; more events arrive
 #   4. restore the snapshot as the "new" index and `reindexer replay --since-snapshot` the gap
-#   5. `reindexer parity --mode full`: old against new (every id and version), old against the topic
+#   5. `reindexer parity --mode full`: old against new (every id and version), new against the topic
 #   6. `reindexer probe`: the same searches to new and old in rising rate steps (latency, errors, overlap)
 #   7. in-cluster variant: `reindexer cutover` moves an alias from old to new (parity first), then `--rollback`
 set -euo pipefail
