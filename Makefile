@@ -19,6 +19,8 @@ SERVICES := scripts/services.sh
 WITH_SERVICES := $(SERVICES) run --
 
 TEST_TIMEOUT        ?= 25m
+# make bench: events in the end-to-end streams (BenchmarkEndToEnd, BenchmarkFigures).
+BENCH_EVENTS        ?= 300000
 # Fuzz targets (name:package), run by `make fuzz` for FUZZTIME each and by `make test` for
 # TEST_FUZZTIME each; a crash is saved under the package's testdata/fuzz and becomes a test.
 FUZZ_TARGETS  ?= FuzzDocument:./internal/jsonscan FuzzFields:./internal/jsonscan FuzzStrings:./internal/jsonscan \
@@ -36,7 +38,7 @@ COMPAT_TESTS   ?= TestWalkingSkeleton|TestConvergence|TestSnapshotGap|TestCluste
 COMPAT_TIMEOUT ?= 20m
 export COMPAT_PAIRS COMPAT_TESTS COMPAT_TIMEOUT GO
 
-.PHONY: help build services-up services-down services-status test test-unit fuzz lint demo bench bench-parity \
+.PHONY: help build services-up services-down services-status test test-unit fuzz lint demo bench bench-parity bench-gentle \
         chaos test-compat clean distclean
 
 help: ## show this help
@@ -88,13 +90,17 @@ lint: ## gofmt -l, go vet, staticcheck (STATICCHECK_VERSION, fetched via the Go 
 demo: services-up ## the migration story on the local stack: live indexer, snapshot, restore, gap replay, counts
 	scripts/demo.sh
 
-bench: ## [placeholder] benchmarks (integration tag) against the real services
-	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 \
-	  $(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
+bench: ## benchmarks (integration tag) against the real services; BENCH_EVENTS=10000000 for the long form
+	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_BENCH_EVENTS=$(BENCH_EVENTS) \
+	  $(GO) test -tags integration -run '^$$' -bench . -skip 'BenchmarkGentle|BenchmarkParity' -benchmem -timeout 120m ./...
 
 bench-parity: ## reindexer parity on two 1M-document indices and a 1M-event topic: time and peak RSS per mode
 	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_BENCH_PARITY_DOCS=$${REINDEXER_BENCH_PARITY_DOCS:-1000000} \
 	  $(GO) test -tags integration -run '^$$' -bench BenchmarkParity -benchtime 1x -timeout 60m ./cmd/reindexer
+
+bench-gentle: ## search latency during a replay of 1M events: idle, unthrottled, gentle (docs/performance.md)
+	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_BENCH_EVENTS=$${REINDEXER_BENCH_EVENTS:-1000000} \
+	  $(GO) test -tags integration -run '^$$' -bench BenchmarkGentle -benchtime 1x -timeout 60m ./cmd/reindexer
 
 chaos: ## long fault scenarios (restarts, partitions, dropped connections, kill loop, rebalance storm, disk pressure) -> docs/reliability.md
 	rm -rf $(CHAOS_RESULTS)

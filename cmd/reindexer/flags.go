@@ -259,6 +259,9 @@ type pipelineFlags struct {
 	group    string
 	index    string
 	dlqTopic string
+	// dead-letter breaker
+	dlqMaxRatio float64
+	dlqWindow   int
 
 	deleteMode     string
 	tombstoneField string
@@ -274,6 +277,7 @@ type pipelineFlags struct {
 	sessionTimeout time.Duration
 	instanceID     string
 	drainTimeout   time.Duration
+	gentle         gentleFlags
 	fetchMaxBytes  int
 
 	checkpointIndex    string
@@ -293,6 +297,8 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.group, "group", "", "Kafka consumer group that holds this job's progress (required)")
 	fs.StringVar(&p.index, "index", "", "target OpenSearch index or alias (required)")
 	fs.StringVar(&p.dlqTopic, "dlq-topic", "", `dead-letter topic for records that can never be indexed (default "<topic>.dlq"; "none" stops on the first such record instead)`)
+	fs.Float64Var(&p.dlqMaxRatio, "dlq-max-ratio", consumer.DefaultDLQMaxRatio, "stop (committing nothing of the batch) when more than this share of the last --dlq-window records must be dead-lettered: a wrong index, mapping or --*-from flag, not bad data; 1 disables")
+	fs.IntVar(&p.dlqWindow, "dlq-window", consumer.DefaultDLQWindow, "how many recent records --dlq-max-ratio looks at (it judges after a tenth of them)")
 	fs.StringVar(&p.deleteMode, "delete-mode", "delete", "how deletes are written: delete (real versioned deletes) or tombstone (a versioned marker document that can never be resurrected)")
 	fs.StringVar(&p.tombstoneField, "tombstone-field", indexer.DefaultTombstoneField, "marker field of tombstone documents (--delete-mode tombstone); filter it out of searches")
 	fs.StringVar(&p.versionType, "version-type", "external", "OpenSearch version type: external (equal version = 409, no write) or external_gte (equal version rewrites)")
@@ -304,6 +310,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.commitInterval, "commit-interval", consumer.DefaultCommitInterval, "how often durable offsets are committed")
 	fs.DurationVar(&p.sessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout: how long before a dead member's partitions move")
 	fs.StringVar(&p.instanceID, "instance-id", "", instanceIDUsage)
+	p.gentle.register(fs)
 	fs.DurationVar(&p.drainTimeout, "drain-timeout", consumer.DefaultShutdownTimeout, "on SIGTERM, how long in-flight writes may take before they are abandoned (uncommitted, re-read later); keep the pod's terminationGracePeriodSeconds above it")
 	fs.IntVar(&p.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes per Kafka fetch (bounds read-ahead memory)")
 	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
@@ -339,10 +346,13 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 	for _, f := range []struct {
 		name string
 		val  int
-	}{{"lanes", p.lanes}, {"batch-bytes", p.batchBytes}, {"batch-docs", p.batchDocs}, {"fetch-max-bytes", p.fetchMaxBytes}} {
+	}{{"lanes", p.lanes}, {"batch-bytes", p.batchBytes}, {"batch-docs", p.batchDocs}, {"fetch-max-bytes", p.fetchMaxBytes}, {"dlq-window", p.dlqWindow}} {
 		if f.val <= 0 {
 			return usageError{fmt.Errorf("flag --%s must be positive, got %d", f.name, f.val)}
 		}
+	}
+	if p.dlqMaxRatio <= 0 {
+		return usageError{fmt.Errorf("flag --dlq-max-ratio must be positive (1 disables the breaker), got %g", p.dlqMaxRatio)}
 	}
 	if p.maxDocBytes < 0 {
 		return usageError{fmt.Errorf("flag --max-doc-bytes must not be negative")}
@@ -377,14 +387,17 @@ func (p *pipelineFlags) validate(needGroup bool) error {
 }
 
 // memoryBytes is the soft heap limit --memory-limit asks for (0: none).
-// auto allows twice what the lanes can hold (each lane: an open, a sealed
-// and an in-flight batch, plus the records behind them), four fetches'
-// worth of decompressed records, and 64 MiB for everything else, and at
-// least 256 MiB so the garbage collector never runs back to back.
+// auto is one and a half times what the worker holds at most: the lanes'
+// batches (each lane: one being filled, one ready, one in flight; batches
+// keep offsets, not records), two fetches (one arriving, one being
+// decoded) and 32 MiB for the rest (runtime, responses, decoders); at
+// least 64 MiB. At the defaults (4 lanes, 2 MiB batches, 8 MiB fetches)
+// that is 108 MiB: a 256 MiB pod leaves it room.
 func (p *pipelineFlags) memoryBytes() (int64, error) {
 	switch p.memoryLimit {
 	case "auto":
-		return max(int64(p.lanes)*3*int64(p.batchBytes)*2+4*int64(p.fetchMaxBytes)+64<<20, 256<<20), nil
+		held := int64(p.lanes)*3*int64(p.batchBytes) + 2*int64(p.fetchMaxBytes) + 32<<20
+		return max(held*3/2, 64<<20), nil
 	case "none", "":
 		return 0, nil
 	}
@@ -488,6 +501,7 @@ type env struct {
 	kafka   []kgo.Opt
 	kprom   *kprom.Metrics
 	decoder event.Config
+	guard   [][]byte // guard search bodies (--guard-query)
 }
 
 // build connects nothing yet: it turns flags into clients and configs.
@@ -510,9 +524,13 @@ func (p *pipelineFlags) build(stderr io.Writer) (*env, error) {
 	}
 	e.admin = admin
 	dm, _ := indexer.ParseDeleteMode(p.deleteMode)
+	if e.guard, err = p.gentle.validate(); err != nil {
+		return nil, err
+	}
 	e.ix, err = indexer.New(bulk, indexer.Config{
 		Index: p.index, VersionType: p.versionType, DeleteMode: dm, TombstoneField: p.tombstoneField,
-		Logger: e.log, Metrics: e.m,
+		MaxRate: p.gentle.maxRate, MaxBytesRate: p.gentle.maxBytesRate, TargetLatency: p.gentle.targetLatency,
+		MaxInFlight: p.lanes, Logger: e.log, Metrics: e.m,
 	})
 	if err != nil {
 		return nil, usageError{err}
@@ -549,6 +567,8 @@ func (p *pipelineFlags) consumerConfig(e *env) consumer.Config {
 		InstanceID:      p.instanceID,
 		ShutdownTimeout: p.drainTimeout,
 		FetchMaxBytes:   int32(min(p.fetchMaxBytes, 1<<30)),
+		DLQMaxRatio:     p.dlqMaxRatio,
+		DLQWindow:       p.dlqWindow,
 		Logger:          e.log,
 		Metrics:         e.m,
 	}

@@ -27,17 +27,19 @@ type ReplayCommand struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	flags         pipelineFlags
-	gap           gapFlags
-	from          string
-	fromOffsets   string
-	sinceSnapshot string
-	to            string
-	stallTimeout  time.Duration
-	dryRun        bool
-	jsonOut       bool
-	progress      string
-	now           func() time.Time
+	flags            pipelineFlags
+	gap              gapFlags
+	from             string
+	fromOffsets      string
+	sinceSnapshot    string
+	to               string
+	stallTimeout     time.Duration
+	dryRun           bool
+	bulkLoad         bool
+	bulkLoadReplicas bool
+	jsonOut          bool
+	progress         string
+	now              func() time.Time
 }
 
 // Run parses args, plans the replay, and runs it to its end offsets.
@@ -49,6 +51,9 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	}
 	if err := c.flags.validate(true); err != nil {
 		return err
+	}
+	if c.bulkLoad && c.flags.checkpointIndex == "none" {
+		return usageError{fmt.Errorf("flag --bulk-load needs the checkpoint index (it keeps the original settings until they are restored); do not combine it with --checkpoint-index none")}
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -153,6 +158,15 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	log.Info("replaying", "topic", plan.Topic, "group", plan.Group, "index", c.flags.index, "from", plan.From,
 		"offsets", plan.Records(), "partitions", len(plan.Partitions))
 	rep := newReporter(c.stderr, c.progress, log)
+	if c.flags.gentle.targetLatency > 0 {
+		rep.throttle = e.ix.Throttle
+	}
+	restore, err := bulkLoad(ctx, e.admin, store, log, plan.Group, plan.Topic, c.flags.index, c.bulkLoad, c.bulkLoadReplicas)
+	if err != nil {
+		return err
+	}
+	defer restore()
+	e.startGuard(ctx, &c.flags.gentle)
 	sum, err := consumer.Replay(ctx, cfg, spans(plan), func(p consumer.Progress) { tracker.observe(p); rep.update(p) })
 	rep.finish()
 	if err != nil {
@@ -185,6 +199,8 @@ func (c *ReplayCommand) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.to, "to", "now", "stop before the first record at or after this RFC3339 time; now = the end offsets when the replay starts")
 	c.gap.register(fs, "--since-snapshot")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, stallTimeoutUsage)
+	fs.BoolVar(&c.bulkLoad, "bulk-load", false, bulkLoadUsage)
+	fs.BoolVar(&c.bulkLoadReplicas, "bulk-load-replicas", false, "with --bulk-load: also set number_of_replicas to 0 for the replay (restored at the end; the replicas are rebuilt then)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan (start and end offset per partition, records, target) and write nothing")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the plan or summary as JSON")
 	fs.StringVar(&c.progress, "progress", "auto", "progress display: auto (bar on a terminal, else log lines), bar, log or none")
@@ -477,6 +493,7 @@ Examples:
   # Replay partitions 0 and 3 from given offsets up to a point in time.
   reindexer replay ... --from-offsets 0:1500,3:1720 --to 2026-11-25T06:00:00Z
 
+` + gentleUsage + `
 Flags:
 ` + flagUsage(fs)
 }
@@ -488,6 +505,9 @@ type reporter struct {
 	log     interface{ Info(string, ...any) }
 	lastLog time.Time
 	drawn   bool
+	// throttle, if set, reports the adaptive concurrency limit and the
+	// reason of its last decrease (--target-latency), shown with progress.
+	throttle func() (float64, string)
 }
 
 func newReporter(w io.Writer, mode string, log interface{ Info(string, ...any) }) *reporter {
@@ -515,18 +535,34 @@ func (r *reporter) update(p consumer.Progress) {
 	if p.Total > 0 {
 		pct = 100 * float64(p.Done) / float64(p.Total)
 	}
+	limit, why := "", ""
+	if r.throttle != nil {
+		l, reason := r.throttle()
+		limit, why = strconv.FormatFloat(l, 'f', 1, 64), reason
+		if why == "" {
+			why = "none"
+		}
+	}
 	switch r.mode {
 	case "bar":
 		const width = 30
 		filled := int(pct / 100 * width)
-		fmt.Fprintf(r.w, "\r[%s%s] %5.1f%% %d/%d  %.0f rec/s  ETA %s   ",
-			strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct, p.Done, p.Total, rate, eta)
+		extra := ""
+		if limit != "" {
+			extra = fmt.Sprintf("  limit %s (last cut: %s)", limit, why)
+		}
+		fmt.Fprintf(r.w, "\r[%s%s] %5.1f%% %d/%d  %.0f rec/s  ETA %s%s   ",
+			strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct, p.Done, p.Total, rate, eta, extra)
 		r.drawn = true
 	case "log":
 		if time.Since(r.lastLog) >= 5*time.Second {
 			r.lastLog = time.Now()
-			r.log.Info("replay progress", "done", p.Done, "total", p.Total, "percent", fmt.Sprintf("%.1f", pct),
-				"rate", fmt.Sprintf("%.0f/s", rate), "eta", eta, "partitions_left", p.Partitions)
+			args := []any{"done", p.Done, "total", p.Total, "percent", fmt.Sprintf("%.1f", pct),
+				"rate", fmt.Sprintf("%.0f/s", rate), "eta", eta, "partitions_left", p.Partitions}
+			if limit != "" {
+				args = append(args, "throttle_limit", limit, "throttle_last_cut", why)
+			}
+			r.log.Info("replay progress", args...)
 		}
 	}
 }

@@ -129,6 +129,7 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 		"dlq_topic", c.flags.dlq(), "lanes", c.flags.lanes, "batch_bytes", c.flags.batchBytes, "batch_docs", c.flags.batchDocs,
 		"instance_id", c.flags.instanceID, "drain_timeout", c.flags.drainTimeout)
 	start := time.Now()
+	e.startGuard(ctx, &c.flags.gentle)
 	err = svc.Run(ctx)
 	s := svc.Summary()
 	log.Info("stopped", "records", s.Records, "created", s.Created, "updated", s.Updated, "deleted", s.Deleted,
@@ -196,6 +197,7 @@ Examples:
       --opensearch https://new-search:9200 --index messages \
       --start snapshot:nightly/snap-2026.11.25 --delete-mode tombstone
 
+` + gentleUsage + `
 Flags:
 ` + flagUsage(fs)
 }
