@@ -35,13 +35,7 @@ type CutoverCommand struct {
 	jsonOut         bool
 	checkpointIndex string
 
-	mode           string
-	sample         int
-	tolerance      int64
-	tombstoneField string
-	bucket         string
-	settle         time.Duration
-	timeField      string
+	check checkFlags
 
 	now func() time.Time
 }
@@ -53,14 +47,8 @@ func (c *CutoverCommand) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.rollback, "rollback", false, "move the alias back to the index the last cutover took it from, with the settings it had there")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "check everything (parity too) and print the request that would be sent; change nothing")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
+	c.check.register(fs)
 	fs.StringVar(&c.checkpointIndex, "checkpoint-index", checkpoint.DefaultIndex, "index in the cluster that records each cutover, so that --rollback can undo it")
-	fs.StringVar(&c.mode, "mode", string(parity.ModeCount), "parity check before the swap: count (live-document counts), sample (plus --sample random ids and versions) or full (every id and version)")
-	fs.IntVar(&c.sample, "sample", parity.DefaultSample, "ids compared by --mode sample")
-	fs.Int64Var(&c.tolerance, "tolerance", 0, "differing documents that still count as parity")
-	fs.StringVar(&c.tombstoneField, "tombstone-field", parity.DefaultTombstoneField, "marker field of tombstone documents, which are not live documents")
-	fs.StringVar(&c.bucket, "bucket", "", "also compare counts per bucket: field (terms) or field:interval (date histogram, e.g. created_at:1d)")
-	fs.DurationVar(&c.settle, "settle", 0, "with --time-field: leave out documents newer than this, so indexing lag is not drift")
-	fs.StringVar(&c.timeField, "time-field", "", "date field --settle filters on")
 }
 
 // Usage returns the help text.
@@ -176,7 +164,7 @@ func (c *CutoverCommand) Run(ctx context.Context, args []string) error {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	mode, err := c.validate()
+	check, err := c.validate()
 	if err != nil {
 		return err
 	}
@@ -190,7 +178,7 @@ func (c *CutoverCommand) Run(ctx context.Context, args []string) error {
 	if c.rollback {
 		rep, err = c.runRollback(ctx, admin, store)
 	} else {
-		rep, err = c.runCutover(ctx, admin, store, mode)
+		rep, err = c.runCutover(ctx, admin, store, check)
 	}
 	if rep.Outcome != "" {
 		if perr := c.print(rep); perr != nil && err == nil {
@@ -201,45 +189,32 @@ func (c *CutoverCommand) Run(ctx context.Context, args []string) error {
 }
 
 // validate checks the flags that need no connection.
-func (c *CutoverCommand) validate() (parity.Mode, error) {
+func (c *CutoverCommand) validate() (parity.Config, error) {
 	if err := required("opensearch", c.os.urls, "alias", c.alias); err != nil {
-		return "", err
+		return parity.Config{}, err
 	}
 	if strings.ContainsAny(c.alias, "*,") {
-		return "", usageError{fmt.Errorf("flag --alias: %q is a pattern; name one alias", c.alias)}
+		return parity.Config{}, usageError{fmt.Errorf("flag --alias: %q is a pattern; name one alias", c.alias)}
 	}
 	switch {
 	case c.rollback && c.toIndex != "":
-		return "", usageError{errors.New("flags --to-index and --rollback exclude each other")}
+		return parity.Config{}, usageError{errors.New("flags --to-index and --rollback exclude each other")}
 	case !c.rollback && c.toIndex == "":
-		return "", usageError{fmt.Errorf("give --to-index (or set %s) or --rollback", envName("to-index"))}
+		return parity.Config{}, usageError{fmt.Errorf("give --to-index (or set %s) or --rollback", envName("to-index"))}
 	case strings.ContainsAny(c.toIndex, "*,"):
-		return "", usageError{fmt.Errorf("flag --to-index: %q is a pattern; name one index", c.toIndex)}
+		return parity.Config{}, usageError{fmt.Errorf("flag --to-index: %q is a pattern; name one index", c.toIndex)}
 	case c.toIndex == c.alias && c.toIndex != "":
-		return "", usageError{errors.New("flag --to-index names the alias itself")}
+		return parity.Config{}, usageError{errors.New("flag --to-index names the alias itself")}
 	}
-	mode, err := parity.ParseMode(c.mode)
-	if err != nil {
-		return "", usageError{fmt.Errorf("flag --mode: %v", err)}
+	if c.checkpointIndex == "" || c.checkpointIndex == "none" {
+		return parity.Config{}, usageError{errors.New("flag --checkpoint-index: cutover records what it replaces there; name an index")}
 	}
-	switch {
-	case c.sample <= 0:
-		return "", usageError{fmt.Errorf("flag --sample must be positive, got %d", c.sample)}
-	case c.tolerance < 0:
-		return "", usageError{fmt.Errorf("flag --tolerance must not be negative, got %d", c.tolerance)}
-	case c.settle < 0:
-		return "", usageError{fmt.Errorf("flag --settle must not be negative, got %s", c.settle)}
-	case c.settle > 0 && c.timeField == "":
-		return "", usageError{errors.New("flag --settle needs --time-field")}
-	case c.checkpointIndex == "" || c.checkpointIndex == "none":
-		return "", usageError{errors.New("flag --checkpoint-index: cutover records what it replaces there; name an index")}
-	}
-	return mode, nil
+	return c.check.config()
 }
 
 // runCutover checks the alias, NEW and parity, records the move and makes
 // it.
-func (c *CutoverCommand) runCutover(ctx context.Context, cl *opensearchapi.Client, store *checkpoint.Store, mode parity.Mode) (cutoverReport, error) {
+func (c *CutoverCommand) runCutover(ctx context.Context, cl *opensearchapi.Client, store *checkpoint.Store, check parity.Config) (cutoverReport, error) {
 	rep := cutoverReport{Action: "cutover", Alias: c.alias, To: c.toIndex, DryRun: c.dryRun}
 	from, settings, err := singleTarget(ctx, cl, c.alias)
 	if err != nil {
@@ -253,11 +228,8 @@ func (c *CutoverCommand) runCutover(ctx context.Context, cl *opensearchapi.Clien
 	if err := concreteIndex(ctx, cl, c.toIndex, "--to-index"); err != nil {
 		return rep, err
 	}
-	res, err := parity.Compare(ctx, parity.Config{
-		Left: parity.Side{Client: cl, Index: from}, Right: parity.Side{Client: cl, Index: c.toIndex},
-		Mode: mode, Sample: c.sample, Tolerance: c.tolerance, TombstoneField: c.tombstoneField,
-		Bucket: c.bucket, Settle: c.settle, TimeField: c.timeField, Now: c.now,
-	})
+	check.Left, check.Right, check.Now = parity.Side{Client: cl, Index: from}, parity.Side{Client: cl, Index: c.toIndex}, c.now
+	res, err := parity.Compare(ctx, check)
 	if err != nil {
 		return rep, exitError{exitUsage, fmt.Errorf("could not check parity between %s and %s: %w; %s", from, c.toIndex, err, parityErrorSuggestion)}
 	}

@@ -28,7 +28,7 @@ func TestCutoverBadFlags(t *testing.T) {
 		{"alias itself", with("--alias", "a", "--to-index", "a"), "flag --to-index names the alias itself"},
 		{"bad mode", with("--alias", "a", "--to-index", "v2", "--mode", "exact"), "flag --mode"},
 		{"bad tolerance", with("--alias", "a", "--to-index", "v2", "--tolerance", "-1"), "flag --tolerance"},
-		{"settle without field", with("--alias", "a", "--to-index", "v2", "--settle", "5m"), "flag --settle needs --time-field"},
+		{"settle without field", with("--alias", "a", "--to-index", "v2", "--settle", "5m"), "flags --settle and --time-field go together"},
 		{"no record index", with("--alias", "a", "--to-index", "v2", "--checkpoint-index", "none"), "flag --checkpoint-index"},
 		{"bad url", []string{"cutover", "--opensearch", "search:9200", "--alias", "a", "--rollback"}, "flag --opensearch"},
 	} {

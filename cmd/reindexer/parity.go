@@ -27,28 +27,22 @@ type ParityCommand struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	left, right    osFlags
-	kafka          kafkaFlags
-	decode         decodeFlags
-	index          string
-	againstIndex   string
-	againstTopic   string
-	mode           string
-	sample         int
-	bucket         string
-	settle         time.Duration
-	timeField      string
-	tolerance      int64
-	tombstoneField string
-	jsonOut        bool
-	watch          time.Duration
-	metricsAddr    string
-	maxIDs         int
-	maxBuckets     int
-	memoryBytes    string
-	tempDir        string
-	timeout        time.Duration
-	logLevel       string
+	left, right  osFlags
+	kafka        kafkaFlags
+	decode       decodeFlags
+	index        string
+	againstIndex string
+	againstTopic string
+	checks       checkFlags
+	jsonOut      bool
+	watch        time.Duration
+	metricsAddr  string
+	maxIDs       int
+	maxBuckets   int
+	memoryBytes  string
+	tempDir      string
+	timeout      time.Duration
+	logLevel     string
 }
 
 func (c *ParityCommand) register(fs *flag.FlagSet) {
@@ -56,16 +50,10 @@ func (c *ParityCommand) register(fs *flag.FlagSet) {
 	c.right.registerAs(fs, "against-")
 	c.kafka.register(fs)
 	c.decode.register(fs)
+	c.checks.register(fs)
 	fs.StringVar(&c.index, "index", "", "left side: index, alias or comma-separated pattern (required)")
 	fs.StringVar(&c.againstIndex, "against-index", "", "right side: an index (default: --index, with --against-opensearch)")
 	fs.StringVar(&c.againstTopic, "against-topic", "", "right side: the Kafka topic that feeds --index (with --brokers and the --*-from flags of run)")
-	fs.StringVar(&c.mode, "mode", "count", "count (live-document counts), sample (counts and --sample random ids looked up on the right) or full (every id and version)")
-	fs.IntVar(&c.sample, "sample", parity.DefaultSample, "how many ids --mode sample draws from the left side")
-	fs.StringVar(&c.bucket, "bucket", "", "break the counts down: FIELD (terms, e.g. room_id) or FIELD:INTERVAL (date histogram, e.g. created_at:1d); index sides only")
-	fs.DurationVar(&c.settle, "settle", 0, "leave out documents whose --time-field is newer than this (e.g. 5m), so indexing lag is not drift")
-	fs.StringVar(&c.timeField, "time-field", "", "date field --settle filters on (e.g. updated_at); documents without it are kept")
-	fs.Int64Var(&c.tolerance, "tolerance", 0, "how many differing documents still count as equal")
-	fs.StringVar(&c.tombstoneField, "tombstone-field", parity.DefaultTombstoneField, "marker field of tombstone documents: they are not live, and equal to no document")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON (one object per check; with --watch one line per check)")
 	fs.DurationVar(&c.watch, "watch", 0, "check again at this interval until interrupted (e.g. 30s), exporting the last result on --metrics-addr")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "with --watch: serve the last result as reindexer_parity_* gauges on /metrics at this address (e.g. :9090)")
@@ -235,29 +223,12 @@ func (c *ParityCommand) config() (parity.Config, error) {
 	if c.right.urls == "" && (c.right.username != "" || c.right.password != "" || c.right.tlsCA != "" || c.right.tlsInsecure) {
 		return cfg, usageError{errors.New("flags --against-opensearch-*: give --against-opensearch too (without it the right side uses the left's cluster and credentials)")}
 	}
-	mode, err := parity.ParseMode(c.mode)
+	check, err := c.checks.config()
 	if err != nil {
-		return cfg, usageError{fmt.Errorf("flag --mode: %v", err)}
+		return cfg, err
 	}
-	if c.sample <= 0 {
-		return cfg, usageError{fmt.Errorf("flag --sample must be positive, got %d", c.sample)}
-	}
-	if c.tolerance < 0 {
-		return cfg, usageError{fmt.Errorf("flag --tolerance must not be negative, got %d", c.tolerance)}
-	}
-	if c.settle < 0 {
-		return cfg, usageError{fmt.Errorf("flag --settle must not be negative, got %s", c.settle)}
-	}
-	if (c.settle > 0) != (c.timeField != "") {
-		return cfg, usageError{errors.New("flags --settle and --time-field go together: give both or neither")}
-	}
-	if c.bucket != "" {
-		if err := parity.ParseBucket(c.bucket); err != nil {
-			return cfg, usageError{fmt.Errorf("flag --bucket: %v", err)}
-		}
-		if topic {
-			return cfg, usageError{errors.New("flag --bucket: buckets need an index on both sides, not --against-topic")}
-		}
+	if check.Bucket != "" && topic {
+		return cfg, usageError{errors.New("flag --bucket: buckets need an index on both sides, not --against-topic")}
 	}
 	if c.watch < 0 {
 		return cfg, usageError{fmt.Errorf("flag --watch must not be negative, got %s", c.watch)}
@@ -270,9 +241,6 @@ func (c *ParityCommand) config() (parity.Config, error) {
 	}
 	if c.maxIDs <= 0 || c.maxBuckets <= 0 {
 		return cfg, usageError{errors.New("flags --max-ids and --max-buckets must be positive")}
-	}
-	if c.tombstoneField == "" {
-		return cfg, usageError{errors.New("flag --tombstone-field must not be empty")}
 	}
 	mem, err := paritySize(c.memoryBytes)
 	if err != nil || mem < 1<<20 {
@@ -287,12 +255,9 @@ func (c *ParityCommand) config() (parity.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg = parity.Config{
-		Left: parity.Side{Client: leftClient, Index: c.index, Name: sideName(c.index, c.left.urls)},
-		Mode: mode, Sample: c.sample, Tolerance: c.tolerance, TombstoneField: c.tombstoneField,
-		Bucket: c.bucket, Settle: c.settle, TimeField: c.timeField,
-		MaxIDs: c.maxIDs, MaxBuckets: c.maxBuckets, MemoryBytes: mem, TempDir: c.tempDir,
-	}
+	cfg = check
+	cfg.Left = parity.Side{Client: leftClient, Index: c.index, Name: sideName(c.index, c.left.urls)}
+	cfg.MaxIDs, cfg.MaxBuckets, cfg.MemoryBytes, cfg.TempDir = c.maxIDs, c.maxBuckets, mem, c.tempDir
 	if topic {
 		if err := c.decode.validate(consumer.DefaultBatchBytes); err != nil {
 			return cfg, err
