@@ -98,7 +98,7 @@ func TestChaosPartitionsAdded(t *testing.T) {
 	}
 	fr.note("longest stall here is the time from adding the partitions until every record in them was committed: records in a partition the worker does not know of yet wait that long")
 	fr.note("the worker refreshes the topic's metadata every 30 s (consumer.Config.MetadataMaxAge); with franz-go's default of 5 minutes the same scenario waited 4m58.8s for the new partitions (measured before the default was lowered)")
-	fr.note("new partitions begin where `--start` says for partitions the group never committed: with the default `earliest` they are read from offset 0, as here; with `--start latest` (or a time) the records produced into a new partition before the worker notices it (up to 30 s) would be skipped")
+	fr.note("new partitions begin where `--start` says for partitions the group never committed: with the default `earliest` they are read from offset 0, as here; with `--start latest` the records produced into a new partition before the worker notices it (up to 30 s) are skipped (see the next row)")
 	fr.compare(env, index, itest.Model(t, refmodel.ModeTombstone, events), false)
 	fr.deadLettered(env, topic)
 	fr.done()
