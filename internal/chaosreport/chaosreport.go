@@ -175,10 +175,32 @@ OpenSearch stack of their own (other ports, own data directory), never on the sh
 		if !r.OK() {
 			failed++
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %.1f s | %s |\n",
+		stall := "–" // not a stream, or never lagging
+		if r.LongestStall > 0 {
+			stall = fmt.Sprintf("%.1f s", r.LongestStall)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
 			r.Fault, r.Injected, r.Produced, r.Expected, r.Found, r.Lost, r.Extra, r.WrongVersion,
-			r.DeadLettered, r.LongestStall, verdict)
+			r.DeadLettered, stall, verdict)
 	}
+	equal, expected := 0, []string{}
+	for _, r := range results {
+		switch {
+		case r.Equal:
+			equal++
+		case r.LossExpected:
+			expected = append(expected, r.Fault)
+		}
+	}
+	fmt.Fprintf(&b, "\n**%d of %d scenarios end with the index equal to the reference model.**", equal, len(results))
+	if len(expected) > 0 {
+		fmt.Fprintf(&b, " The other %d are the configurations under which a difference is expected, shown next to the configuration that holds: %s.",
+			len(expected), strings.Join(expected, "; "))
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, " **%d scenarios lost, added or misversioned documents where none may be.**", failed)
+	}
+	b.WriteString("\n")
 	b.WriteString("\n## Scenarios\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "\n### %s\n\n", r.Fault)
