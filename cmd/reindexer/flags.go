@@ -15,7 +15,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,8 +28,6 @@ import (
 	"github.com/reindexer/reindexer/indexer"
 	"github.com/reindexer/reindexer/internal/metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kprom"
 )
 
@@ -47,6 +44,7 @@ func envName(name string) string {
 // usageErrors naming the flag (and the variable).
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	fs.SetOutput(io.Discard)
+	acceptDays(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -70,8 +68,12 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		if serr := fs.Set(f.Name, v); serr != nil {
 			err = usageError{fmt.Errorf("invalid value %q for flag --%s (from %s): %v", v, f.Name, envName(f.Name), serr)}
 		}
+		set[f.Name] = true // the environment wins over a config file
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return applyConfigFlag(fs, set)
 }
 
 func required(pairs ...string) error {
@@ -95,6 +97,9 @@ type kafkaFlags struct {
 	username      string
 	password      string
 	clientID      string
+
+	oauthToken     string
+	oauthTokenFile string
 }
 
 func (k *kafkaFlags) register(fs *flag.FlagSet) {
@@ -104,10 +109,12 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.tlsCert, "kafka-tls-cert", "", "PEM client certificate for Kafka mTLS (with --kafka-tls-key)")
 	fs.StringVar(&k.tlsKey, "kafka-tls-key", "", "PEM client key for Kafka mTLS")
 	fs.BoolVar(&k.tlsInsecure, "kafka-tls-insecure", false, "skip verification of the brokers' certificates (testing only)")
-	fs.StringVar(&k.saslMechanism, "kafka-sasl", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
+	fs.StringVar(&k.saslMechanism, "kafka-sasl", "", kafkaSASLUsage)
 	fs.StringVar(&k.username, "kafka-username", "", "SASL username")
 	fs.StringVar(&k.password, "kafka-password", "", "SASL password (prefer REINDEXER_KAFKA_PASSWORD; never logged)")
 	fs.StringVar(&k.clientID, "kafka-client-id", "reindexer", "Kafka client id")
+	fs.StringVar(&k.oauthToken, "kafka-oauth-token", "", "OAUTHBEARER token (prefer REINDEXER_KAFKA_OAUTH_TOKEN or --kafka-oauth-token-file; never logged)")
+	fs.StringVar(&k.oauthTokenFile, "kafka-oauth-token-file", "", "file holding the OAUTHBEARER token, read again at every (re)authentication so a rotated token is picked up")
 }
 
 // opts returns the franz-go options for these settings.
@@ -125,23 +132,19 @@ func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
 		return nil, usageError{fmt.Errorf("flag --brokers is required (or set %s)", envName("brokers"))}
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(k.clientID)}
-	if k.tls || k.tlsCA != "" || k.tlsCert != "" || k.tlsInsecure {
+	saslOpt, saslTLS, err := kafkaSASL(k, nil)
+	if err != nil {
+		return nil, err
+	}
+	if k.tls || k.tlsCA != "" || k.tlsCert != "" || k.tlsInsecure || saslTLS {
 		cfg, err := tlsConfig("kafka-tls", k.tlsCA, k.tlsCert, k.tlsKey, k.tlsInsecure)
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
-	switch strings.ToLower(k.saslMechanism) {
-	case "":
-	case "plain":
-		opts = append(opts, kgo.SASL(plain.Auth{User: k.username, Pass: k.password}.AsMechanism()))
-	case "scram-sha-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.username, Pass: k.password}.AsSha256Mechanism()))
-	case "scram-sha-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.username, Pass: k.password}.AsSha512Mechanism()))
-	default:
-		return nil, usageError{fmt.Errorf("flag --kafka-sasl: %q is not plain, scram-sha-256 or scram-sha-512", k.saslMechanism)}
+	if saslOpt != nil {
+		opts = append(opts, saslOpt)
 	}
 	return opts, nil
 }
@@ -154,6 +157,7 @@ type osFlags struct {
 	tlsCA       string
 	tlsInsecure bool
 	compress    bool
+	auth        osAuthFlags
 	prefix      string // flag-name prefix of this registration ("" or "against-")
 }
 
@@ -177,6 +181,7 @@ func (o *osFlags) registerAs(fs *flag.FlagSet, prefix string) {
 	if prefix == "" {
 		fs.BoolVar(&o.compress, "opensearch-gzip", false, "gzip bulk request bodies (saves network, costs CPU on both sides)")
 	}
+	o.auth.register(fs, prefix)
 }
 
 // clients returns an admin client (with the transport's own retries) and a
@@ -206,9 +211,10 @@ func (o *osFlags) clients(conns int) (admin *opensearchapi.Client, bulk *opensea
 	}
 	base := opensearch.Config{
 		Addresses: addrs,
-		Username:  o.username,
-		Password:  o.password,
 		Transport: tr,
+	}
+	if err := o.auth.apply(&base, o.username, o.password); err != nil {
+		return nil, nil, err
 	}
 	adminCfg := base
 	adminCfg.RetryOnStatus = []int{429, 502, 503, 504}
@@ -291,6 +297,7 @@ type pipelineFlags struct {
 }
 
 func (p *pipelineFlags) register(fs *flag.FlagSet) {
+	registerConfig(fs)
 	p.kafka.register(fs)
 	p.os.register(fs)
 	fs.StringVar(&p.topic, "topic", "", "Kafka topic of document events (required)")
@@ -304,7 +311,7 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.versionType, "version-type", "external", "OpenSearch version type: external (equal version = 409, no write) or external_gte (equal version rewrites)")
 	p.decodeFlags.register(fs)
 	fs.IntVar(&p.lanes, "lanes", consumer.DefaultLanes, "bulk requests in flight; each partition is written by one lane, in order")
-	fs.IntVar(&p.batchBytes, "batch-bytes", consumer.DefaultBatchBytes, "close a bulk request at this many bytes")
+	sizeVar(fs, &p.batchBytes, "batch-bytes", consumer.DefaultBatchBytes, "close a bulk request at this many bytes")
 	fs.IntVar(&p.batchDocs, "batch-docs", consumer.DefaultBatchDocs, "close a bulk request at this many documents")
 	fs.DurationVar(&p.linger, "linger", consumer.DefaultLinger, "how long an idle lane waits for more records before sending a partial bulk")
 	fs.DurationVar(&p.commitInterval, "commit-interval", consumer.DefaultCommitInterval, "how often durable offsets are committed")
@@ -312,11 +319,11 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.instanceID, "instance-id", "", instanceIDUsage)
 	p.gentle.register(fs)
 	fs.DurationVar(&p.drainTimeout, "drain-timeout", consumer.DefaultShutdownTimeout, "on SIGTERM, how long in-flight writes may take before they are abandoned (uncommitted, re-read later); keep the pod's terminationGracePeriodSeconds above it")
-	fs.IntVar(&p.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes per Kafka fetch (bounds read-ahead memory)")
+	sizeVar(fs, &p.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes per Kafka fetch (bounds read-ahead memory)")
 	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
 	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", 5*time.Second, "how often the checkpoint history is written")
 	fs.StringVar(&p.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9090); empty disables")
-	fs.StringVar(&p.memoryLimit, "memory-limit", "auto", `soft limit of the Go heap in bytes, "auto" (from lanes, batch and fetch sizes) or "none"; GOMEMLIMIT, if set, wins`)
+	fs.StringVar(&p.memoryLimit, "memory-limit", "auto", `soft limit of the Go heap: a size (1GiB, 512MiB, or bytes), "auto" (from lanes, batch and fetch sizes) or "none"; GOMEMLIMIT, if set, wins`)
 	fs.BoolVar(&p.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-addr (do not expose publicly)")
 	fs.StringVar(&p.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&p.logFormat, "log-format", "text", "text or json")
@@ -401,9 +408,9 @@ func (p *pipelineFlags) memoryBytes() (int64, error) {
 	case "none", "":
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(p.memoryLimit, 10, 64)
+	n, err := parseBytes(p.memoryLimit)
 	if err != nil || n <= 0 {
-		return 0, usageError{fmt.Errorf("flag --memory-limit: %q is not auto, none or a positive number of bytes", p.memoryLimit)}
+		return 0, usageError{fmt.Errorf("flag --memory-limit: %q is not auto, none or a positive size (e.g. 1GiB)", p.memoryLimit)}
 	}
 	return n, nil
 }
@@ -430,7 +437,7 @@ func (p *decodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.tombstoneRoutingHeader, "tombstone-routing-header", "routing", "header carrying the routing of Kafka tombstones when --routing-from is json:...; a tombstone without it is dead-lettered (missing_routing), an empty value means no routing")
 	fs.StringVar(&p.idEncoding, "id-encoding", "strict", "ids and routing values from the key or a header: strict (as they are; not valid UTF-8 is dead-lettered as invalid_id_encoding), hex or base64url (every such id encoded, so binary keys never collide)")
 	fs.StringVar(&p.tombstoneVersionHeader, "tombstone-version-header", "version", "header carrying the version of Kafka tombstones (null values) when the version comes from JSON")
-	fs.IntVar(&p.maxDocBytes, "max-doc-bytes", 0, "dead-letter documents larger than this (default: --batch-bytes)")
+	sizeVar(fs, &p.maxDocBytes, "max-doc-bytes", 0, "dead-letter documents larger than this (default: --batch-bytes)")
 }
 
 // validate checks the decoding flags; defaultMaxDoc is what
@@ -512,6 +519,7 @@ func (p *pipelineFlags) build(stderr io.Writer) (*env, error) {
 	}
 	e.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.m = metrics.New(e.reg)
+	registerBuildInfo(e.reg)
 	kopts, err := p.kafka.opts()
 	if err != nil {
 		return nil, err

@@ -193,7 +193,7 @@ func spans(plan replay.Plan) []consumer.Span {
 
 func (c *ReplayCommand) register(fs *flag.FlagSet) {
 	c.flags.register(fs)
-	fs.StringVar(&c.from, "from", "", "replay from this time: RFC3339 (2026-11-25T03:00:00Z) or a duration before now (90m)")
+	fs.StringVar(&c.from, "from", "", "replay from this time: RFC3339 (2026-11-25T03:00:00Z) or a duration before now (90m, 36h, 7d)")
 	fs.StringVar(&c.fromOffsets, "from-offsets", "", "replay from these offsets: partition:offset,... (partitions not listed are not replayed)")
 	fs.StringVar(&c.sinceSnapshot, "since-snapshot", "", "replay what the snapshot <repo>/<name> is missing (restored into --index)")
 	fs.StringVar(&c.to, "to", "now", "stop before the first record at or after this RFC3339 time; now = the end offsets when the replay starts")
@@ -230,7 +230,7 @@ func (c *ReplayCommand) bounds() (replay.Bounds, error) {
 	}
 	switch {
 	case c.from != "":
-		if d, err := time.ParseDuration(c.from); err == nil {
+		if d, err := parseDuration(c.from); err == nil {
 			if d <= 0 {
 				return b, usageError{fmt.Errorf("flag --from: duration %s must be positive", c.from)}
 			}

@@ -103,24 +103,9 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	healthy := func() error {
-		st := svc.Status()
-		if st.Lag > 0 && time.Since(st.LastCommit) > c.stallTimeout {
-			return fmt.Errorf("stalled: lag %d and no commit for %s", st.Lag, time.Since(st.LastCommit).Round(time.Second))
-		}
-		return nil
-	}
-	ready := func() error {
-		if svc.Status().Assigned == 0 {
-			return fmt.Errorf("no partitions assigned yet")
-		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if _, err := indexer.ClusterInfo(pctx, e.admin); err != nil {
-			return fmt.Errorf("opensearch unreachable: %v", err)
-		}
-		return nil
-	}
+	pr := &probes{stallTimeout: c.stallTimeout, reach: reachOpenSearch(e.admin), blocked: gaugeIsSet(e.m.Blocked),
+		progress: runProgress(svc.Status, time.Now)}
+	healthy, ready := pr.handlers(ctx)
 	if err := serveMetrics(ctx, c.flags.metricsAddr, c.flags.pprof, e.reg, log, healthy, ready); err != nil {
 		return err
 	}
@@ -142,7 +127,7 @@ func (c *RunCommand) register(fs *flag.FlagSet) {
 	c.flags.register(fs)
 	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
 	c.gap.register(fs, "--start snapshot:...")
-	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, "/healthz fails when partitions lag and nothing was committed for this long")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, stallTimeoutUsage)
 }
 
 // seedFromSnapshot starts a group that has never committed at the gap a
