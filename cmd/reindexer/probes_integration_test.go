@@ -19,6 +19,7 @@ import (
 
 	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/itest"
+	"github.com/reindexer/reindexer/internal/refmodel"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -96,7 +97,8 @@ func metricSum(t *testing.T, addr, prefix string) float64 {
 // without a healthy backend while down is set.
 type switchProxy struct {
 	*httptest.Server
-	down atomic.Bool
+	down     atomic.Bool
+	bulkDown atomic.Bool // refuse only bulk requests
 }
 
 func newSwitchProxy(t *testing.T, target string) *switchProxy {
@@ -107,7 +109,7 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p := &switchProxy{}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p.down.Load() {
+		if p.down.Load() || p.bulkDown.Load() && strings.HasSuffix(r.URL.Path, "/_bulk") {
 			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 			return
 		}
@@ -216,4 +218,53 @@ func TestProbesKubernetesMeaning(t *testing.T) {
 	for _, w := range workers {
 		w.term(90 * time.Second)
 	}
+}
+
+// TestReplayProbes: a replay serves the same probes. Its bulks refused and
+// then OpenSearch gone entirely, it is not ready but stays live (a restart
+// would not help); when OpenSearch is back it finishes and exits 0.
+func TestReplayProbes(t *testing.T) {
+	env := itest.Services(t)
+	topic, group, index := itest.Name(t, "ops-rprobe"), itest.Name(t, "ops-rprobe"), itest.Name(t, "ops-rprobe")
+	itest.CreateTopic(t, env, topic, 2)
+	itest.CreateTopic(t, env, topic+".dlq", 1)
+	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
+	ck := itest.Name(t, "ops-rprobe-ck")
+	t.Cleanup(func() { itest.CleanupIndex(t, env, ck) })
+	events := chatgen.MustNew(chatgen.DefaultConfig(9)).Stream(500)
+	itest.Produce(t, env, topic, events)
+	proxy := newSwitchProxy(t, env.OpenSearchURL)
+	proxy.bulkDown.Store(true)
+	const stall = 2 * time.Second
+	addr := freeLoopbackAddr(t)
+	args := replayArgs(env, topic, group, index, ck, "--from-offsets", "0:0,1:0", "--delete-mode", "tombstone",
+		"--metrics-addr", addr, "--stall-timeout", stall.String())
+	for j, a := range args {
+		if a == env.OpenSearchURL {
+			args[j] = proxy.URL
+		}
+	}
+	began := time.Now()
+	p, out := startSplit(t, "replay", args...)
+	waitStatus(t, p, addr, "/readyz", 200, time.Minute)
+	waitStatus(t, p, addr, "/healthz", 200, time.Minute)
+	proxy.down.Store(true)
+	waitStatus(t, p, addr, "/readyz", 503, time.Minute)
+	until := time.Now().Add(5 * stall)
+	for time.Now().Before(until) {
+		if got := probeStatus(addr, "/healthz"); got != 200 {
+			t.Fatalf("replay /healthz %d while OpenSearch is down, want 200", got)
+		}
+		time.Sleep(200 * time.Millisecond) // sampling interval of an observation window
+	}
+	if retried := metricSum(t, addr, "reindexer_retries_total{"); retried == 0 {
+		t.Fatal("no bulk was retried: the replay was never stalled")
+	}
+	proxy.down.Store(false)
+	proxy.bulkDown.Store(false)
+	res := finishReplay(t, p, out, began, 2*time.Minute)
+	if res.Sum.Records != int64(len(events)) {
+		t.Errorf("replay read %d records, want %d", res.Sum.Records, len(events))
+	}
+	itest.CompareToModel(t, itest.DumpIndex(t, env, index), itest.Model(t, refmodel.ModeTombstone, events))
 }
