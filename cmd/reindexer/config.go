@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,6 +190,7 @@ func applyConfig(fs *flag.FlagSet, cf *configFile, skip map[string]bool) error {
 		if err := fs.Set(name, s.value); err != nil {
 			return usageError{fmt.Errorf("invalid value %q for setting %s (from config file %s, key %s): %v", redactSetting(name, s.value), name, cf.path, s.key, err)}
 		}
+		markSource(fs, name, fmt.Sprintf("config file %s, key %s", cf.path, s.key))
 	}
 	return nil
 }
@@ -364,4 +366,40 @@ func applyConfigFlag(fs *flag.FlagSet, set map[string]bool) error {
 		return usageError{fmt.Errorf("flag --%s: %w", configFlag, err)}
 	}
 	return applyConfig(fs, cf, set)
+}
+
+// sourcedValue marks a flag whose value came from the environment or a
+// configuration file, so that a later complaint about it can say where.
+type sourcedValue struct {
+	flag.Value
+	source string // e.g. "REINDEXER_LANES" or "config file /etc/r.yaml, key run.lanes"
+}
+
+// markSource records that flag name of fs got its value from source.
+func markSource(fs *flag.FlagSet, name, source string) {
+	if f := fs.Lookup(name); f != nil {
+		if sv, ok := f.Value.(sourcedValue); ok {
+			f.Value = sv.Value
+		}
+		f.Value = sourcedValue{Value: f.Value, source: source}
+	}
+}
+
+// withSource adds to a usage error about a flag set from the environment
+// or a configuration file where that value came from, e.g.
+// "flag --lanes must be positive, got 0 (set by config file r.yaml, key lanes)".
+func withSource(fs *flag.FlagSet, err error) error {
+	var ue usageError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	flagInMessage := regexp.MustCompile(`--([a-z0-9][a-z0-9-]*)`)
+	for _, m := range flagInMessage.FindAllStringSubmatch(ue.Error(), -1) {
+		if f := fs.Lookup(m[1]); f != nil {
+			if sv, ok := f.Value.(sourcedValue); ok && !strings.Contains(ue.Error(), sv.source) {
+				return usageError{fmt.Errorf("%w (set by %s)", ue.err, sv.source)}
+			}
+		}
+	}
+	return err
 }

@@ -200,3 +200,27 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestValidationNamesSource: a value that parses but is rejected later
+// (here --lanes 0) is reported with where it came from.
+func TestValidationNamesSource(t *testing.T) {
+	base := []string{"--brokers", "127.0.0.1:1", "--topic", "t", "--group", "g", "--opensearch", "http://127.0.0.1:1", "--index", "i"}
+	path := writeConfigFile(t, "reindexer.yaml", "run:\n  lanes: 0\n")
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"file", nil, append([]string{"run", "--config", path}, base...), "flag --lanes must be positive, got 0 (set by config file " + path + ", key run.lanes)"},
+		{"env", map[string]string{"REINDEXER_LANES": "0"}, append([]string{"run"}, base...), "flag --lanes must be positive, got 0 (set by REINDEXER_LANES)"},
+		{"flag", nil, append([]string{"replay", "--lanes", "0", "--from", "1h"}, base...), "flag --lanes must be positive, got 0\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errb := runMain(t, c.env, c.args...)
+			if code != 2 || !strings.Contains(errb, c.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 2 and %q", code, errb, c.want)
+			}
+		})
+	}
+}

@@ -69,6 +69,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 			err = usageError{fmt.Errorf("invalid value %q for flag --%s (from %s): %v", v, f.Name, envName(f.Name), serr)}
 		}
 		set[f.Name] = true // the environment wins over a config file
+		markSource(fs, f.Name, envName(f.Name))
 	})
 	if err != nil {
 		return err

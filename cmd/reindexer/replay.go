@@ -50,7 +50,7 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := c.flags.validate(true); err != nil {
-		return err
+		return withSource(fs, err)
 	}
 	if c.bulkLoad && c.flags.checkpointIndex == "none" {
 		return usageError{fmt.Errorf("flag --bulk-load needs the checkpoint index (it keeps the original settings until they are restored); do not combine it with --checkpoint-index none")}

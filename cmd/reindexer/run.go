@@ -48,7 +48,7 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := c.flags.validate(true); err != nil {
-		return err
+		return withSource(fs, err)
 	}
 	startOffset, snapshot, err := parseStart(c.start)
 	if err != nil {
