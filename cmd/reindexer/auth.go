@@ -99,10 +99,7 @@ func (a *osAuthFlags) apply(cfg *opensearch.Config, username, password string) e
 		return nil
 	}
 	cfg.Username, cfg.Password = "", ""
-	region, service, err := a.awsTarget(cfg.Addresses)
-	if err != nil {
-		return err
-	}
+	region, service := a.awsTarget(cfg.Addresses)
 	load := a.loadAWS
 	if load == nil {
 		load = loadAWSConfig
@@ -128,7 +125,7 @@ func (a *osAuthFlags) apply(cfg *opensearch.Config, username, password string) e
 // the chain decide) and the signing service, from the flags or else from
 // the endpoint host names (search-x.us-east-1.es.amazonaws.com,
 // x.us-east-1.aoss.amazonaws.com).
-func (a *osAuthFlags) awsTarget(addrs []string) (region, service string, err error) {
+func (a *osAuthFlags) awsTarget(addrs []string) (region, service string) {
 	region, service = a.awsRegion, a.awsService
 	var hostRegion, hostService string
 	for _, s := range addrs {
@@ -151,7 +148,7 @@ func (a *osAuthFlags) awsTarget(addrs []string) (region, service string, err err
 	if region == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		region = hostRegion // the profile may still set one; the flag and env win over the host
 	}
-	return region, service, nil
+	return region, service
 }
 
 // awsHostRegion extracts region and service from an Amazon OpenSearch
@@ -196,7 +193,7 @@ const kafkaSASLUsage = "SASL mechanism: plain, scram-sha-256, scram-sha-512 (wit
 
 // kafkaSASL returns the SASL option of k (nil for none) and whether the
 // mechanism needs TLS.
-func kafkaSASL(k *kafkaFlags, loadAWS func(ctx context.Context, region string) (aws.Config, error)) (kgo.Opt, bool, error) {
+func kafkaSASL(k *kafkaFlags) (kgo.Opt, bool, error) {
 	mech := strings.ToLower(k.saslMechanism)
 	if mech != saslOAuthBearer && (k.oauthToken != "" || k.oauthTokenFile != "") {
 		return nil, false, usageError{fmt.Errorf("flags --kafka-oauth-token/--kafka-oauth-token-file need --kafka-sasl oauthbearer")}
@@ -216,11 +213,8 @@ func kafkaSASL(k *kafkaFlags, loadAWS func(ctx context.Context, region string) (
 		if k.username != "" || k.password != "" {
 			return nil, false, usageError{fmt.Errorf("flag --kafka-sasl aws-msk-iam: --kafka-username/--kafka-password are not used; credentials come from the AWS chain")}
 		}
-		if loadAWS == nil {
-			loadAWS = loadAWSConfig
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		cfg, err := loadAWS(ctx, "")
+		cfg, err := loadAWSConfig(ctx, "")
 		cancel()
 		if err != nil {
 			return nil, false, fmt.Errorf("flag --kafka-sasl aws-msk-iam: loading the AWS configuration: %w", err)

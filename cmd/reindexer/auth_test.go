@@ -329,7 +329,7 @@ func TestOpenSearchAuthFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, svc, _ := o.auth.awsTarget([]string{c.url})
+			_, svc := o.auth.awsTarget([]string{c.url})
 			if gotRegion != c.region || svc != c.service {
 				t.Fatalf("region %q service %q, want %q %q", gotRegion, svc, c.region, c.service)
 			}
@@ -344,7 +344,7 @@ func TestKafkaSASL(t *testing.T) {
 	t.Run("aws-msk-iam", func(t *testing.T) {
 		isolateAWS(t, "eu-west-1")
 		k := kafkaFlags{saslMechanism: "aws-msk-iam"}
-		opt, tls, err := kafkaSASL(&k, nil)
+		opt, tls, err := kafkaSASL(&k)
 		if err != nil || opt == nil || !tls {
 			t.Fatalf("kafkaSASL = %v, tls %v, %v", opt, tls, err)
 		}
@@ -385,7 +385,7 @@ func TestKafkaSASL(t *testing.T) {
 			t.Fatal(err)
 		}
 		k := kafkaFlags{saslMechanism: "oauthbearer", oauthTokenFile: file}
-		if _, tls, err := kafkaSASL(&k, nil); err != nil || tls {
+		if _, tls, err := kafkaSASL(&k); err != nil || tls {
 			t.Fatalf("kafkaSASL: tls %v, %v", tls, err)
 		}
 		m := oauthBearer("", file)
@@ -421,7 +421,7 @@ func TestKafkaSASL(t *testing.T) {
 		{"msk with password", kafkaFlags{saslMechanism: "aws-msk-iam", password: "p"}, "are not used"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := kafkaSASL(&c.k, nil)
+			_, _, err := kafkaSASL(&c.k)
 			var ue usageError
 			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &ue) {
 				t.Fatalf("kafkaSASL = %v, want a usage error with %q", err, c.want)

@@ -133,7 +133,7 @@ func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
 		return nil, usageError{fmt.Errorf("flag --brokers is required (or set %s)", envName("brokers"))}
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(k.clientID)}
-	saslOpt, saslTLS, err := kafkaSASL(k, nil)
+	saslOpt, saslTLS, err := kafkaSASL(k)
 	if err != nil {
 		return nil, err
 	}
