@@ -65,9 +65,10 @@ func isSecretFlag(name string) bool {
 	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")
 }
 
-// secretsIn collects the secrets in args and in environ (KEY=VALUE
-// entries; only REINDEXER_* ones are read): values of password, secret and
-// token flags and variables, and passwords inside URLs.
+// secretsIn collects the secrets in args, in environ (KEY=VALUE entries;
+// only REINDEXER_* ones are read) and in the configuration file they name
+// (--config or REINDEXER_CONFIG): values of password, secret and token
+// flags, variables and settings, and passwords inside URLs.
 func secretsIn(args, environ []string) []string {
 	var out []string
 	add := func(s string) {
@@ -94,6 +95,7 @@ func secretsIn(args, environ []string) []string {
 			add(args[i+1])
 		}
 	}
+	configPath := ""
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(k, envPrefix) {
@@ -102,6 +104,30 @@ func secretsIn(args, environ []string) []string {
 		urls(v)
 		if isSecretFlag(k) {
 			add(v)
+		}
+		if k == envName(configFlag) {
+			configPath = v
+		}
+	}
+	for i, a := range args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == configFlag {
+			if hasVal {
+				configPath = val
+			} else if i+1 < len(args) {
+				configPath = args[i+1]
+			}
+		}
+	}
+	if configPath != "" && len(args) > 0 {
+		// Errors are reported by the command when it reads the file.
+		if cf, err := loadConfig(configPath, args[0], []string{"run", "replay", "parity", "probe", "cutover"}); err == nil {
+			for name, st := range cf.settings {
+				urls(st.value)
+				if isSecretFlag(name) {
+					add(st.value)
+				}
+			}
 		}
 	}
 	return out

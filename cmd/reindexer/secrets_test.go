@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -112,5 +114,34 @@ func TestScrubber(t *testing.T) {
 	}
 	if scrub(&b, nil) != &b || unwrapWriter(w) != &b {
 		t.Fatal("scrub without secrets must not wrap; unwrapWriter must unwrap")
+	}
+}
+
+// TestSecretsFromConfigFile: secrets set in a --config file (a password
+// setting, a password inside the OpenSearch URL) are scrubbed like those of
+// flags and the environment, even from an answer that quotes them back.
+func TestSecretsFromConfigFile(t *testing.T) {
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		http.Error(w, `{"error":"denied for `+user+`:`+pass+`"}`, http.StatusForbidden)
+	}))
+	defer node.Close()
+	dir := t.TempDir()
+	withPw := strings.Replace(node.URL, "http://", "http://admin:"+urlSecret+"@", 1)
+	for _, c := range []struct{ name, body string }{
+		{"password setting", "opensearch: " + node.URL + "\nopensearch-username: admin\nopensearch-password: " + osSecret + "\nrun:\n  kafka-password: " + kafkaSecret + "\n"},
+		{"url password", "opensearch: " + withPw + "\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errb := runMain(t, nil, "run", "--config", path, "--brokers", "127.0.0.1:1", "--topic", "t", "--group", "g", "--index", "i", "--log-level", "debug")
+			if code != 1 || !strings.Contains(errb, "denied for admin:") {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and the node's answer", code, errb)
+			}
+			checkNoSecret(t, c.name, out+errb)
+		})
 	}
 }
