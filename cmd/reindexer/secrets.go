@@ -66,7 +66,8 @@ func isSecretFlag(name string) bool {
 }
 
 // secretsIn collects the secrets in args, in environ (KEY=VALUE entries;
-// only REINDEXER_* ones are read) and in the configuration file they name
+// REINDEXER_* ones, and the AWS secret key and session token) and in the
+// configuration file they name
 // (--config or REINDEXER_CONFIG): values of password, secret and token
 // flags, variables and settings, and passwords inside URLs.
 func secretsIn(args, environ []string) []string {
@@ -98,6 +99,9 @@ func secretsIn(args, environ []string) []string {
 	configPath := ""
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
+		if k == "AWS_SECRET_ACCESS_KEY" || k == "AWS_SESSION_TOKEN" { // read by --opensearch-auth aws and aws-msk-iam
+			add(v)
+		}
 		if !strings.HasPrefix(k, envPrefix) {
 			continue
 		}

@@ -99,8 +99,8 @@ func TestRedactURLs(t *testing.T) {
 func TestScrubber(t *testing.T) {
 	got := secretsIn([]string{"run", "--kafka-password", "kp-1234", "--opensearch-password=op-1234", "--opensearch", "http://u:up-1234@h",
 		"--aws-secret-access-key", "sk-1234", "--topic", "not-secret", "--x-token", "ab"},
-		[]string{"REINDEXER_OPENSEARCH_PASSWORD=ep-1234", "OTHER_PASSWORD=no-1234", "REINDEXER_AGAINST_OPENSEARCH=https://v:ev-1234@h"})
-	want := []string{"kp-1234", "op-1234", "up-1234", "sk-1234", "ep-1234", "ev-1234"}
+		[]string{"REINDEXER_OPENSEARCH_PASSWORD=ep-1234", "OTHER_PASSWORD=no-1234", "REINDEXER_AGAINST_OPENSEARCH=https://v:ev-1234@h", "AWS_SECRET_ACCESS_KEY=aws-1234"})
+	want := []string{"kp-1234", "op-1234", "up-1234", "sk-1234", "ep-1234", "ev-1234", "aws-1234"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("secretsIn = %q, want %q", got, want)
 	}
