@@ -40,111 +40,138 @@ type ReplayCommand struct {
 
 // Run parses args, plans the replay, and runs it to its end offsets.
 func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
+	bounds, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	e, err := c.flags.build(c.stderr)
+	if err != nil {
+		return err
+	}
+	conn, err := preflight(ctx, e, &c.flags, true)
+	if err != nil {
+		return err
+	}
+	defer conn.adm.Close()
+	res, err := c.plan(ctx, e, conn.adm, conn.store, bounds)
+	if err != nil {
+		return planError(err, "--since-snapshot")
+	}
+	if c.sinceSnapshot != "" {
+		warnRestoredDeletes(e.log, c.flags.deleteMode, c.flags.index)
+	}
+	if c.dryRun {
+		// Nothing below this point runs: a dry run creates no topic, index
+		// or commit.
+		return c.printPlan(res.Plan, res.Committed, res.Resumed)
+	}
+	seeded, err := c.prepare(ctx, e, conn, res)
+	if err != nil {
+		return err
+	}
+	cfg := c.flags.consumerConfig(e)
+	cfg.Topic, cfg.Group = res.Plan.Topic, res.Plan.Group
+	if conn.store != nil {
+		stop := c.recordCheckpoints(ctx, e, conn.store, res.Plan, seeded, &cfg)
+		defer stop()
+	}
+	return c.execute(ctx, e, conn.store, res, cfg)
+}
+
+// parse reads and checks the flags, and returns the replay's bounds.
+func (c *ReplayCommand) parse(args []string) (replay.Bounds, error) {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	c.register(fs)
 	if err := parseFlags(fs, args, c.getenv); err != nil {
-		return err
+		return replay.Bounds{}, err
 	}
 	if err := c.flags.validate(true); err != nil {
-		return withSource(fs, err)
+		return replay.Bounds{}, withSource(fs, err)
 	}
 	if c.bulkLoad && c.flags.checkpointIndex == "none" {
-		return usageError{fmt.Errorf("flag --bulk-load needs the checkpoint index (it keeps the original settings until they are restored); do not combine it with --checkpoint-index none")}
+		return replay.Bounds{}, usageError{fmt.Errorf("flag --bulk-load needs the checkpoint index (it keeps the original settings until they are restored); do not combine it with --checkpoint-index none")}
 	}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	bounds, err := c.bounds()
 	if err != nil {
-		return err
+		return bounds, err
 	}
 	switch c.progress {
 	case "auto", "bar", "log", "none":
 	default:
-		return usageError{fmt.Errorf("flag --progress: %q is not auto, bar, log or none", c.progress)}
+		return bounds, usageError{fmt.Errorf("flag --progress: %q is not auto, bar, log or none", c.progress)}
 	}
-	e, err := c.flags.build(c.stderr)
-	if err != nil {
-		return err
-	}
-	log := e.log
-	conn, err := preflight(ctx, e, &c.flags, true)
-	if err != nil {
-		return err
-	}
-	defer conn.adm.Close()
-	adm, store := conn.adm, conn.store
+	return bounds, nil
+}
 
-	res, err := c.plan(ctx, e, adm, store, bounds)
-	if err != nil {
-		return planError(err, "--since-snapshot")
-	}
-	plan, resumed, committed := res.Plan, res.Resumed, res.Committed
-	if c.sinceSnapshot != "" {
-		warnRestoredDeletes(log, c.flags.deleteMode, c.flags.index)
-	}
-	if c.dryRun {
-		// Nothing below this point runs: a dry run creates no topic, index
-		// or commit.
-		return c.printPlan(plan, committed, resumed)
-	}
-	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
-	// The plan is stored before the group is seeded: once the group has
-	// commits, a restart must find the plan (and its end offsets). A crash
-	// between the two leaves a plan and no commits, which a restart simply
-	// replaces.
+// prepare stores the plan, then seeds the replay group (or keeps the
+// commits of the earlier run it resumes), and returns the offsets it
+// seeded. The plan is stored first: once the group has commits, a restart
+// must find the plan (and its end offsets); a crash between the two leaves
+// a plan and no commits, which a restart simply replaces.
+func (c *ReplayCommand) prepare(ctx context.Context, e *env, conn connected, res replay.Resolved) (map[int32]int64, error) {
+	plan, store, log := res.Plan, conn.store, e.log
+	ensureDLQ(ctx, conn.adm, c.flags.dlq(), log)
 	if store != nil {
 		if err := store.Ensure(ctx); err != nil {
-			return fmt.Errorf("checkpoint history: %w", err)
+			return nil, fmt.Errorf("checkpoint history: %w", err)
 		}
 		if err := replay.SavePlan(ctx, store, c.flags.index, plan); err != nil {
-			return fmt.Errorf("save replay plan: %w", err)
+			return nil, fmt.Errorf("save replay plan: %w", err)
 		}
 	}
-	var seeded map[int32]int64
 	if res.Seeded() {
 		// The earlier run of this plan seeded every partition, so there is
 		// nothing to commit and nothing to race. Its process may still be a
 		// member of the group (after SIGKILL, until its session times out):
 		// the replay's consumer gets the partitions when it is gone.
-		log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", committed)
-		if state, members, _ := replay.GroupState(ctx, adm, plan.Group); members > 0 {
+		log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", res.Committed)
+		if state, members, _ := replay.GroupState(ctx, conn.adm, plan.Group); members > 0 {
 			log.Warn("the replay group still has members (an earlier run killed without a clean shutdown stays a member until its session times out); "+
 				"the replay gets its partitions when they leave", "group", plan.Group, "state", state, "members", members)
 		}
-	} else {
-		res, err := replay.Seed(ctx, adm, plan)
-		if err != nil {
-			// Nothing ran: drop the plan just stored, or a later run with
-			// this group would take it (and another job's commits) for an
-			// interrupted run of this replay.
-			if store != nil {
-				if derr := store.DeletePlan(context.WithoutCancel(ctx), plan.Group, plan.Topic, c.flags.index); derr != nil {
-					log.Warn("could not remove the replay plan", "err", derr)
-				}
-			}
-			if errors.Is(err, replay.ErrGroupActive) {
-				return exitError{exitFailure, fmt.Errorf("%w (or choose another --group)", err)}
-			}
-			return err
-		}
-		if len(res.Resumed) > 0 {
-			log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", res.Resumed)
-		}
-		seeded = res.Seeded
+		return nil, nil
 	}
-	cfg := c.flags.consumerConfig(e)
-	cfg.Topic, cfg.Group = plan.Topic, plan.Group
-	if store != nil {
-		w := checkpoint.NewWriter(store, plan.Group, plan.Topic, c.flags.index, c.flags.checkpointInterval, 0, log)
-		w.SetCoverage(replay.PlanCoverage(plan))
-		w.Observe(seeded) // the seeded starts are the replay's first checkpoints
-		cfg.OnCommit = w.Observe
-		wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
-		wdone := make(chan struct{})
-		go func() { defer close(wdone); w.Run(wctx) }()
-		defer func() { wcancel(); <-wdone }()
+	seed, err := replay.Seed(ctx, conn.adm, plan)
+	if err != nil {
+		// Nothing ran: drop the plan just stored, or a later run with this
+		// group would take it (and another job's commits) for an
+		// interrupted run of this replay.
+		if store != nil {
+			if derr := store.DeletePlan(context.WithoutCancel(ctx), plan.Group, plan.Topic, c.flags.index); derr != nil {
+				log.Warn("could not remove the replay plan", "err", derr)
+			}
+		}
+		if errors.Is(err, replay.ErrGroupActive) {
+			return nil, exitError{exitFailure, fmt.Errorf("%w (or choose another --group)", err)}
+		}
+		return nil, err
 	}
+	if len(seed.Resumed) > 0 {
+		log.Info("resuming: partitions keep the offsets committed by the earlier run", "group", plan.Group, "offsets", seed.Resumed)
+	}
+	return seed.Seeded, nil
+}
+
+// recordCheckpoints writes the replay group's commits to the checkpoint
+// history (the seeded starts first) until the returned function is called.
+func (c *ReplayCommand) recordCheckpoints(ctx context.Context, e *env, store *checkpoint.Store, plan replay.Plan, seeded map[int32]int64, cfg *consumer.Config) (stop func()) {
+	w := checkpoint.NewWriter(store, plan.Group, plan.Topic, c.flags.index, c.flags.checkpointInterval, 0, e.log)
+	w.SetCoverage(replay.PlanCoverage(plan))
+	w.Observe(seeded) // the seeded starts are the replay's first checkpoints
+	cfg.OnCommit = w.Observe
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	wdone := make(chan struct{})
+	go func() { defer close(wdone); w.Run(wctx) }()
+	return func() { wcancel(); <-wdone }
+}
+
+// execute serves the probes, applies --bulk-load and the guard, runs the
+// replay to its end offsets and prints the summary.
+func (c *ReplayCommand) execute(ctx context.Context, e *env, store *checkpoint.Store, res replay.Resolved, cfg consumer.Config) error {
+	plan, log := res.Plan, e.log
 	tracker := newProgressTracker(time.Now)
 	pr := &probes{stallTimeout: c.stallTimeout, reach: reachOpenSearch(e.admin), blocked: gaugeIsSet(e.m.Blocked), progress: tracker.progress}
 	healthy, ready := pr.handlers(ctx)
@@ -166,7 +193,7 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 	sum, err := consumer.Replay(ctx, cfg, spans(plan), func(p consumer.Progress) { tracker.observe(p); rep.update(p) })
 	rep.finish()
 	if err != nil {
-		c.printSummary(sum, plan, committed, resumed, false)
+		c.printSummary(sum, plan, res.Committed, res.Resumed, false)
 		if errors.Is(err, consumer.ErrInterrupted) {
 			if store == nil {
 				return fmt.Errorf("%w; without a checkpoint index the plan is not stored, so it cannot resume: run it again with a new --group", err)
@@ -175,7 +202,7 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	return c.printSummary(sum, plan, committed, resumed, true)
+	return c.printSummary(sum, plan, res.Committed, res.Resumed, true)
 }
 
 // spans returns the plan's ranges as the consumer's bounded-run spans.
