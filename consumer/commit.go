@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -102,6 +103,41 @@ func (p *pipeline) commitLocked(ctx context.Context, only []*part) error {
 		p.cfg.OnCommit(done)
 	}
 	return nil
+}
+
+// lagRefresh is how often lagLoop asks the brokers for the partitions'
+// end offsets.
+const lagRefresh = 10 * time.Second
+
+// lagLoop keeps the lag of owned partitions current even when they are not
+// fetched (a paused lane, a write outage): every lagRefresh it reads the
+// end offsets (last stable offsets: the pipeline reads committed) and
+// updates the high watermarks and the lag gauges.
+func (p *pipeline) lagLoop(ctx context.Context) {
+	adm := kadm.NewClient(p.cl)
+	t := time.NewTicker(lagRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, lagRefresh)
+		ends, err := adm.ListCommittedOffsets(lctx, p.cfg.Topic)
+		cancel()
+		if err != nil {
+			continue // the next tick tries again; fetches update the lag too
+		}
+		p.mu.Lock()
+		for _, pt := range p.parts {
+			if o, ok := ends.Lookup(p.cfg.Topic, pt.id); ok && o.Err == nil && o.Offset > pt.hwm.Load() {
+				pt.hwm.Store(o.Offset)
+			}
+			p.m.Lag(p.cfg.Topic, pt.id).Set(float64(pt.lagLocked()))
+		}
+		p.mu.Unlock()
+	}
 }
 
 // lagLocked returns how far pt's durable position is behind its high

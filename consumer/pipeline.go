@@ -177,11 +177,17 @@ func (p *pipeline) run(ctx context.Context) error {
 		defer close(commitDone)
 		p.commitLoop(pollCtx)
 	}()
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		p.lagLoop(pollCtx)
+	}()
 	p.lastCommit.Store(time.Now().UnixNano())
 	p.pollLoop(pollCtx)
 	p.stopping.Store(true)
 	stop()
 	<-commitDone
+	<-lagDone
 	p.shutdown()
 	return p.failErr
 }

@@ -30,11 +30,16 @@ func (p *pipeline) pollLoop(ctx context.Context) {
 		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			p.mu.Lock()
 			pt := p.parts[ftp.Partition]
+			if pt != nil && pt.wanted() {
+				pt.hwm.Store(ftp.HighWatermark)
+				// Lag moves with every fetch, not only with commits: a
+				// worker whose writes are stuck shows its lag growing.
+				p.m.Lag(p.cfg.Topic, pt.id).Set(float64(pt.lagLocked()))
+			}
 			p.mu.Unlock()
 			if pt == nil || !pt.wanted() {
 				return
 			}
-			pt.hwm.Store(ftp.HighWatermark)
 			if len(ftp.Records) == 0 {
 				return
 			}
