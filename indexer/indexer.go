@@ -230,6 +230,10 @@ func (ix *Indexer) Write(ctx context.Context, b *Batch, keep func(i int) bool) e
 	return ix.writeSet(ctx, b, idx, keep)
 }
 
+// unreachableRounds is how many round trips in a row must get no answer
+// before an Indexer reports OpenSearch as down (the blocked gauge).
+const unreachableRounds = 3
+
 type outcome uint8
 
 const (
@@ -257,6 +261,7 @@ func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(
 	)
 	var retryBody []byte
 	blocked := false
+	unreachable := 0 // consecutive round trips that got no answer
 	defer func() {
 		if blocked {
 			ix.setBlocked(false)
@@ -283,6 +288,19 @@ func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(
 			return err
 		}
 		r := ix.judge(b, idx, res)
+		if res.status == 0 {
+			// A node that does not answer for several rounds (restarting,
+			// partitioned away) is an outage, not a blip: say so on the
+			// blocked gauge like a write block, and wait the same way.
+			if unreachable++; unreachable >= unreachableRounds {
+				r.blocked = true
+				for _, i := range idx {
+					b.Items[i].ErrType, b.Items[i].ErrReason = "unreachable", res.err.Error()
+				}
+			}
+		} else {
+			unreachable = 0
+		}
 		ix.thr.observe(time.Since(began), overloadReason(res.status, r.reason))
 		ix.release(res)
 		if r.split != 0 {
@@ -297,8 +315,11 @@ func (ix *Indexer) writeSet(ctx context.Context, b *Batch, idx []int, keep func(
 		}
 		if r.blocked {
 			it := &b.Items[r.next[0]]
-			ix.warn("OpenSearch refuses writes: progress is stopped until it accepts them again (nothing is dropped)",
-				"index", ix.cfg.Index, "error_type", it.ErrType, "reason", it.ErrReason, "items_waiting", len(r.next))
+			msg := "OpenSearch refuses writes: progress is stopped until it accepts them again (nothing is dropped)"
+			if it.ErrType == "unreachable" {
+				msg = "OpenSearch does not answer: progress is stopped until it does (nothing is dropped)"
+			}
+			ix.warn(msg, "index", ix.cfg.Index, "error_type", it.ErrType, "reason", it.ErrReason, "items_waiting", len(r.next))
 		}
 		idx = ix.kept(b, r.next, keep)
 		if len(idx) == 0 {

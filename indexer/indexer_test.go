@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,5 +458,57 @@ func TestWritesCountedOnce(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(ix.m.Writes.WithLabelValues("created")); got != 6 {
 		t.Fatalf("writes_total{created} = %v, want 6", got)
+	}
+}
+
+// TestUnreachableIsBlocked: a node that does not answer for several rounds
+// sets the blocked gauge (an outage is not a blip), and clears it when it
+// answers again; nothing is dropped.
+func TestUnreachableIsBlocked(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	var sawBlocked atomic.Bool
+	var ix *Indexer
+	s := &scripted{answer: func(n int, ids []string) (int, string) {
+		return 200, items(ids, func(string) string { return `{"index":{"status":201,"result":"created"}}` })
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			hj, _ := w.(http.Hijacker)
+			c, _, _ := hj.Hijack()
+			c.Close() // no answer at all
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(nil)
+	ix, err = New(c, Config{Index: "i", Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rounds := 0
+	ix.sleepHook = func(time.Duration) {
+		rounds++
+		if testutil.ToFloat64(m.Blocked) == 1 {
+			sawBlocked.Store(true)
+		}
+		if rounds == 5 {
+			down.Store(false)
+		}
+	}
+	b := batchOf(ix, 3)
+	if err := ix.Write(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !sawBlocked.Load() {
+		t.Fatal("the blocked gauge never rose while the node did not answer")
+	}
+	if testutil.ToFloat64(m.Blocked) != 0 || b.Items[0].Result != Created {
+		t.Fatalf("after the node answered: blocked %v, result %v", testutil.ToFloat64(m.Blocked), b.Items[0].Result)
 	}
 }
