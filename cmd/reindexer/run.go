@@ -14,7 +14,6 @@ import (
 	"github.com/reindexer/reindexer/indexer"
 	"github.com/reindexer/reindexer/replay"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // RunCommand is "reindexer run": the long-running consumer-group indexer.
@@ -50,7 +49,7 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 	if err := c.flags.validate(true); err != nil {
 		return withSource(fs, err)
 	}
-	startOffset, snapshot, err := parseStart(c.start)
+	snapshot, err := parseStart(c.start)
 	if err != nil {
 		return err
 	}
@@ -59,10 +58,11 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := e.log
+	// Partitions without a commit begin at their earliest offset (the
+	// consumer's default): --start latest, a time or a snapshot is applied
+	// by seeding the commits of the partitions the topic has now, so
+	// partitions added later are read from their beginning.
 	cfg := c.flags.consumerConfig(e)
-	if snapshot == "" {
-		cfg.Start, cfg.StartSet = startOffset, true
-	}
 
 	conn, err := preflight(ctx, e, &c.flags, false)
 	if err != nil {
@@ -71,6 +71,11 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 	defer conn.adm.Close()
 	adm, store, cluster := conn.adm, conn.store, conn.cluster
 	ensureDLQ(ctx, adm, c.flags.dlq(), e.log)
+	if snapshot == "" && c.start != "earliest" {
+		if err := seedStart(ctx, adm, log, c.flags.group, c.flags.topic, c.start); err != nil {
+			return err
+		}
+	}
 	var seeded *replay.Plan
 	if snapshot != "" {
 		if seeded, err = c.seedFromSnapshot(ctx, e, adm, store, snapshot); err != nil {
@@ -125,7 +130,7 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 
 func (c *RunCommand) register(fs *flag.FlagSet) {
 	c.flags.register(fs)
-	fs.StringVar(&c.start, "start", "earliest", "where partitions the group has never committed begin: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing)")
+	fs.StringVar(&c.start, "start", "earliest", "where the partitions the topic has now begin if the group never committed them: earliest, latest, an RFC3339 time, or snapshot:<repo>/<name> (the gap a restored snapshot is missing); partitions added to the topic later are read from their start")
 	c.gap.register(fs, "--start snapshot:...")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 5*time.Minute, stallTimeoutUsage)
 }
@@ -192,25 +197,22 @@ const snapshotIndexUsage = "with a snapshot start: the index the snapshot was ta
 	"(default: the snapshot's only index other than the checkpoint index, else --index); " +
 	"needed when the snapshot was restored under another name, or holds several indices"
 
-// parseStart parses --start.
-func parseStart(s string) (kgo.Offset, string, error) {
+// parseStart checks --start and returns the snapshot it names, if any.
+func parseStart(s string) (snapshot string, err error) {
 	switch {
-	case s == "earliest":
-		return kgo.NewOffset().AtStart(), "", nil
-	case s == "latest":
-		return kgo.NewOffset().AtEnd(), "", nil
+	case s == "earliest" || s == "latest":
+		return "", nil
 	case strings.HasPrefix(s, "snapshot:"):
 		snap := strings.TrimPrefix(s, "snapshot:")
 		if _, _, err := splitSnapshot(snap); err != nil {
-			return kgo.Offset{}, "", usageError{fmt.Errorf("flag --start: %v", err)}
+			return "", usageError{fmt.Errorf("flag --start: %v", err)}
 		}
-		return kgo.Offset{}, snap, nil
+		return snap, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return kgo.Offset{}, "", usageError{fmt.Errorf("flag --start: %q is not earliest, latest, an RFC3339 time or snapshot:<repo>/<name>", s)}
+	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+		return "", usageError{fmt.Errorf("flag --start: %q is not earliest, latest, an RFC3339 time or snapshot:<repo>/<name>", s)}
 	}
-	return kgo.NewOffset().AfterMilli(t.UnixMilli()), "", nil
+	return "", nil
 }
 
 func splitSnapshot(s string) (repo, name string, err error) {
