@@ -51,6 +51,11 @@ type pacer struct {
 	// path through scaleBits.
 	scale     float64
 	scaleBits atomic.Uint64
+	// gap is a pause before each bulk once the limit is one and bulks are
+	// as small as they get: the last step down (doubled per decrease, up
+	// to maxGap), and the first step back up (less gapStep per step).
+	gap      time.Duration
+	lastStep time.Time // last additive increase
 	inflight  int
 	changed   chan struct{} // closed when inflight or limit changes
 	lastCut   time.Time
@@ -92,6 +97,21 @@ func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
 			case <-ctx.Done():
 				return t.now().Sub(start), ctx.Err()
 			case <-ch:
+			}
+		}
+	}
+	if t.adaptive() {
+		t.mu.Lock()
+		gap := t.gap
+		t.mu.Unlock()
+		if gap > 0 {
+			timer := time.NewTimer(gap)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				t.release()
+				return t.now().Sub(start), ctx.Err()
+			case <-timer.C:
 			}
 		}
 	}
@@ -161,19 +181,41 @@ func (t *pacer) observe(latency time.Duration, overload string) {
 	case latency > t.target:
 		t.decrease("latency")
 	default:
-		t.mu.Lock()
-		switch {
-		case t.scale < 1:
-			t.setScaleLocked(math.Min(1, t.scale+1.0/16))
-			t.changedLocked("")
-		case t.limit < t.maxInFlight:
-			t.limit = math.Min(t.maxInFlight, t.limit+1/t.limit)
-			t.notifyLocked()
-			t.changedLocked("")
-		}
-		t.mu.Unlock()
+		t.increase()
 	}
 }
+
+// increase takes one additive step back up, at most one per target latency
+// (so a stream of fast bulk answers cannot outvote the guard, which is
+// heard at most once per target latency too): first the pause between
+// bulks shrinks, then bulks grow back, then the concurrency limit.
+func (t *pacer) increase() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if now.Sub(t.lastStep) < t.target || now.Sub(t.lastCut) < t.target {
+		return
+	}
+	t.lastStep = now
+	switch {
+	case t.gap > 0:
+		t.gap = max(t.gap-gapStep, 0)
+		t.changedLocked("")
+	case t.scale < 1:
+		t.setScaleLocked(math.Min(1, t.scale+1.0/16))
+		t.changedLocked("")
+	case t.limit < t.maxInFlight:
+		t.limit = math.Min(t.maxInFlight, t.limit+1/t.limit)
+		t.notifyLocked()
+		t.changedLocked("")
+	}
+}
+
+// The pause between bulks: its first step and its ceiling.
+const (
+	gapStep = 25 * time.Millisecond
+	maxGap  = 2 * time.Second
+)
 
 // minScale is the smallest share of the configured batch size that
 // adaptive sizing shrinks bulks to.
@@ -205,17 +247,19 @@ func (t *pacer) decrease(reason string) {
 		return
 	}
 	t.lastCut = now
-	if t.limit <= 1 {
+	switch {
+	case t.limit > 1:
+		t.limit = math.Max(1, t.limit/2)
+	case t.scale > minScale:
 		// One request in flight and still too much: smaller bulks.
-		if t.scale <= minScale {
-			return // at the floor already
-		}
 		t.setScaleLocked(math.Max(minScale, t.scale/2))
-		t.reason = reason
-		t.changedLocked(reason)
-		return
+	case t.gap < maxGap:
+		// The smallest bulks, one at a time, and still too much: pause
+		// between them.
+		t.gap = min(max(2*t.gap, gapStep), maxGap)
+	default:
+		return // at the floor already
 	}
-	t.limit = math.Max(1, t.limit/2)
 	t.reason = reason
 	t.changedLocked(reason)
 }
@@ -231,6 +275,13 @@ func (t *pacer) changedLocked(decreased string) {
 	if t.onChange != nil {
 		t.onChange(t.limit, decreased)
 	}
+}
+
+// pause returns the current pause between bulks.
+func (t *pacer) pause() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gap
 }
 
 // state returns the current limit and the reason of its last decrease.

@@ -85,13 +85,30 @@ func TestAdaptiveLimit(t *testing.T) {
 	if sc := p.batchScale(); sc != minScale {
 		t.Fatalf("batch scale %v after 4 decreases at limit 1, want %v", sc, minScale)
 	}
-	for i := 0; i < 200; i++ {
+	// Still too much at the smallest bulks: a pause between them, doubled
+	// per decrease up to its ceiling.
+	for i := 0; i < 10; i++ {
+		clock = clock.Add(2 * time.Second)
+		p.observe(0, "rejected")
+	}
+	if g := p.pause(); g != maxGap {
+		t.Fatalf("pause %v after 10 more decreases, want the ceiling %v", g, maxGap)
+	}
+	// Fast answers within one target latency count once.
+	clock = clock.Add(time.Second)
+	p.observe(10*time.Millisecond, "")
+	p.observe(10*time.Millisecond, "")
+	if g := p.pause(); g != maxGap-gapStep {
+		t.Fatalf("pause %v after two fast answers within a second, want one step down to %v", g, maxGap-gapStep)
+	}
+	for i := 0; i < 300; i++ {
+		clock = clock.Add(time.Second)
 		p.observe(10*time.Millisecond, "")
 	}
-	if l, sc := p.state(); l != 8 || p.batchScale() != 1 {
-		t.Fatalf("limit %v, scale %v (%s) after 200 fast answers, want back to 8 and 1", l, p.batchScale(), sc)
+	if l, sc := p.state(); l != 8 || p.batchScale() != 1 || p.pause() != 0 {
+		t.Fatalf("limit %v, scale %v, pause %v (%s) after 300 fast answers, want back to 8, 1 and none", l, p.batchScale(), p.pause(), sc)
 	}
-	if strings.Join(changes, ",") != "latency,429,rejected,rejected,rejected,rejected,rejected" {
+	if n := len(changes); n != 7+8 || changes[14] != "rejected" {
 		t.Fatalf("decreases reported %v", changes)
 	}
 }
