@@ -56,6 +56,9 @@ type pacer struct {
 	// to maxGap), and the first step back up (less gapStep per step).
 	gap      time.Duration
 	lastStep time.Time // last additive increase
+	// guarded is set while a guard steers: then only its searches raise
+	// the limit (bulk answers can still lower it).
+	guarded atomic.Bool
 	inflight  int
 	changed   chan struct{} // closed when inflight or limit changes
 	lastCut   time.Time
@@ -181,7 +184,9 @@ func (t *pacer) observe(latency time.Duration, overload string) {
 	case latency > t.target:
 		t.decrease("latency")
 	default:
-		t.increase()
+		if !t.guarded.Load() {
+			t.increase()
+		}
 	}
 }
 
@@ -321,10 +326,14 @@ func (ix *Indexer) Throttle() (limit float64, reason string) { return ix.thr.sta
 
 // Guard runs the representative searches of queries (one JSON body each)
 // against the target index, one every interval, round robin, until ctx
-// ends, and treats their latency like bulk latency: a search slower than
-// target halves the adaptive concurrency limit (reason "search_latency"),
-// so the worker backs off when searches slow down, before the node starts
-// rejecting. Its own load is one search per interval (default 2s), each
+// ends, and steers the adaptive throttle by their latency: when the
+// second slowest of the last 16 (about their 90th percentile) is above
+// target it steps down (limit, then bulk size, then a pause between bulks;
+// reason "search_latency"), and when it is below four fifths of target it
+// steps up. While a guard runs, only it raises the throttle (bulk answers
+// still lower it on overload), so the worker takes what searches leave
+// free and backs off when they slow down, before the node rejects
+// anything. Its own load is one search per interval (default 2s), each
 // bounded by 10 × target. It does nothing unless adaptive concurrency is on
 // (Config.TargetLatency) and there are queries.
 func (ix *Indexer) Guard(ctx context.Context, queries [][]byte, target, interval time.Duration) {
@@ -335,6 +344,8 @@ func (ix *Indexer) Guard(ctx context.Context, queries [][]byte, target, interval
 		interval = 2 * time.Second
 	}
 	path := "/" + url.PathEscape(ix.cfg.Index) + "/_search?request_cache=false"
+	ix.thr.guarded.Store(true)
+	var w guardWindow
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -353,11 +364,45 @@ func (ix *Indexer) Guard(ctx context.Context, queries [][]byte, target, interval
 			continue
 		}
 		ix.m.GuardLatency.Observe(lat.Seconds())
-		if lat > target {
+		switch q := w.add(lat); {
+		case q > target:
 			ix.thr.decrease("search_latency")
+		case q <= target*4/5 && w.full():
+			// Searches are comfortably fast: the guard, not the bulk
+			// answers, lets the worker take more.
+			ix.thr.increase()
 		}
 	}
 }
+
+// guardWindow holds the latencies of the last guard searches and gives a
+// high quantile of them: the second largest of 16, about the 90th
+// percentile. A single fast sample says little about the tail searches
+// suffer; the guard steers on the tail.
+type guardWindow struct {
+	lat [16]time.Duration
+	n   int
+}
+
+func (w *guardWindow) add(d time.Duration) time.Duration {
+	w.lat[w.n%len(w.lat)] = d
+	w.n++
+	top, second := time.Duration(0), time.Duration(0)
+	for _, v := range w.lat[:min(w.n, len(w.lat))] {
+		switch {
+		case v > top:
+			top, second = v, top
+		case v > second:
+			second = v
+		}
+	}
+	if w.n < 2 {
+		return top
+	}
+	return second
+}
+
+func (w *guardWindow) full() bool { return w.n >= len(w.lat) }
 
 // search runs one search and returns its latency.
 func (ix *Indexer) search(ctx context.Context, path string, body []byte, timeout time.Duration) (time.Duration, error) {

@@ -175,3 +175,26 @@ func TestGuardBacksOff(t *testing.T) {
 		t.Fatalf("decreases{search_latency} = %v", n)
 	}
 }
+
+func TestGuardWindowQuantile(t *testing.T) {
+	var w guardWindow
+	if q := w.add(5 * time.Millisecond); q != 5*time.Millisecond {
+		t.Fatalf("one sample: %v", q)
+	}
+	for i := 0; i < 14; i++ {
+		w.add(time.Millisecond)
+	}
+	if w.full() {
+		t.Fatal("full after 15 samples")
+	}
+	if q := w.add(9 * time.Millisecond); q != 5*time.Millisecond || !w.full() {
+		t.Fatalf("quantile %v (full %v), want the second largest, 5ms", q, w.full())
+	}
+	// The oldest samples leave the window.
+	for i := 0; i < 16; i++ {
+		w.add(2 * time.Millisecond)
+	}
+	if q := w.add(2 * time.Millisecond); q != 2*time.Millisecond {
+		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
+	}
+}
