@@ -53,7 +53,8 @@ type pacer struct {
 	scaleBits atomic.Uint64
 	// gap is a pause before each bulk once the limit is one and bulks are
 	// as small as they get: the last step down (doubled per decrease, up
-	// to maxGap), and the first step back up (less gapStep per step).
+	// to maxGap), and the first step back up (three quarters per step,
+	// none below gapStep).
 	gap      time.Duration
 	lastStep time.Time // last additive increase
 	// guarded is set while a guard steers: then only its searches raise
@@ -204,7 +205,9 @@ func (t *pacer) increase() {
 	t.lastStep = now
 	switch {
 	case t.gap > 0:
-		t.gap = max(t.gap-gapStep, 0)
+		if t.gap = t.gap * 3 / 4; t.gap < gapStep {
+			t.gap = 0
+		}
 		t.changedLocked("")
 	case t.scale < 1:
 		t.setScaleLocked(math.Min(1, t.scale+1.0/16))

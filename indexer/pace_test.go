@@ -98,8 +98,8 @@ func TestAdaptiveLimit(t *testing.T) {
 	clock = clock.Add(time.Second)
 	p.observe(10*time.Millisecond, "")
 	p.observe(10*time.Millisecond, "")
-	if g := p.pause(); g != maxGap-gapStep {
-		t.Fatalf("pause %v after two fast answers within a second, want one step down to %v", g, maxGap-gapStep)
+	if g := p.pause(); g != maxGap*3/4 {
+		t.Fatalf("pause %v after two fast answers within a second, want one step down to %v", g, maxGap*3/4)
 	}
 	for i := 0; i < 300; i++ {
 		clock = clock.Add(time.Second)
