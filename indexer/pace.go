@@ -59,13 +59,13 @@ type pacer struct {
 	lastStep time.Time // last additive increase
 	// guarded is set while a guard steers: then only its searches raise
 	// the limit (bulk answers can still lower it).
-	guarded atomic.Bool
-	inflight  int
-	changed   chan struct{} // closed when inflight or limit changes
-	lastCut   time.Time
-	reason    string // of the last decrease
-	onChange  func(limit float64, reason string)
-	now       func() time.Time
+	guarded  atomic.Bool
+	inflight int
+	changed  chan struct{} // closed when inflight or limit changes
+	lastCut  time.Time
+	reason   string // of the last decrease
+	onChange func(limit float64, reason string)
+	now      func() time.Time
 }
 
 func newPacer(cfg Config, onChange func(float64, string)) *pacer {
