@@ -536,6 +536,9 @@ func (d *Decoder) versionFrom(r *kgo.Record, val []byte, s span, src Source) (in
 	var lit []byte
 	switch src.Kind {
 	case FromOffset:
+		if r.Offset < 0 {
+			return 0, fail(ReasonNegativeVersion, "record offset %d is negative", r.Offset)
+		}
 		return r.Offset, nil
 	case FromTimestamp:
 		ms := r.Timestamp.UnixMilli()

@@ -59,9 +59,6 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(` {"doc" : { "a" : [ 1 , 2 ] } , "version":"9223372036854775807","id":12.5e3,"op":"u"} `), []byte("k"), []byte("1"), false, int64(0), int64(0))
 	decoders := fuzzConfigs(f)
 	f.Fuzz(func(t *testing.T, value, key, hdr []byte, null bool, offset, ts int64) {
-		if offset < 0 {
-			offset = ^offset // brokers hand out offsets >= 0
-		}
 		r := &kgo.Record{Key: key, Value: value, Offset: offset, Timestamp: time.UnixMilli(ts)}
 		if null {
 			r.Value = nil
