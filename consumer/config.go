@@ -20,6 +20,7 @@ const (
 	DefaultCommitInterval  = time.Second
 	DefaultRevokeTimeout   = 30 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultSessionTimeout  = 45 * time.Second
 	DefaultFetchMaxBytes   = 8 << 20
 	DefaultMaxPollRecords  = 10000
 	DefaultMetadataMaxAge  = 30 * time.Second
@@ -76,7 +77,8 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight writes when the context
 	// is cancelled. Default 30s.
 	ShutdownTimeout time.Duration
-	// SessionTimeout is the group session timeout. Default 45s (franz-go's);
+	// SessionTimeout is the group session timeout. Default
+	// DefaultSessionTimeout, 45s (franz-go's);
 	// a dead member's partitions move after this long.
 	SessionTimeout time.Duration
 	// InstanceID, if set, makes this client a static member of the group

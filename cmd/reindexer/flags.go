@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reindexer/reindexer/checkpoint"
 	"github.com/reindexer/reindexer/consumer"
 	"github.com/reindexer/reindexer/event"
 	"github.com/reindexer/reindexer/indexer"
@@ -130,13 +131,13 @@ func (p *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.batchDocs, "batch-docs", consumer.DefaultBatchDocs, "close a bulk request at this many documents")
 	fs.DurationVar(&p.linger, "linger", consumer.DefaultLinger, "how long an idle lane waits for more records before sending a partial bulk")
 	fs.DurationVar(&p.commitInterval, "commit-interval", consumer.DefaultCommitInterval, "how often durable offsets are committed")
-	fs.DurationVar(&p.sessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout: how long before a dead member's partitions move")
+	fs.DurationVar(&p.sessionTimeout, "session-timeout", consumer.DefaultSessionTimeout, "consumer group session timeout: how long before a dead member's partitions move")
 	fs.StringVar(&p.instanceID, "instance-id", "", instanceIDUsage)
 	p.gentle.register(fs)
 	fs.DurationVar(&p.drainTimeout, "drain-timeout", consumer.DefaultShutdownTimeout, "on SIGTERM, how long in-flight writes may take before they are abandoned (uncommitted, re-read later); keep the pod's terminationGracePeriodSeconds above it")
 	sizeVar(fs, &p.fetchMaxBytes, "fetch-max-bytes", consumer.DefaultFetchMaxBytes, "bytes per Kafka fetch (bounds read-ahead memory)")
-	fs.StringVar(&p.checkpointIndex, "checkpoint-index", "reindexer-checkpoints", `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
-	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", 5*time.Second, "how often the checkpoint history is written")
+	fs.StringVar(&p.checkpointIndex, "checkpoint-index", checkpoint.DefaultIndex, `index in the target cluster that keeps the checkpoint history (used by --since-snapshot); "none" disables it`)
+	fs.DurationVar(&p.checkpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often the checkpoint history is written")
 	fs.StringVar(&p.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9090); empty disables")
 	fs.StringVar(&p.memoryLimit, "memory-limit", "auto", `soft limit of the Go heap: a size (1GiB, 512MiB, or bytes), "auto" (from lanes, batch and fetch sizes) or "none"; GOMEMLIMIT, if set, wins`)
 	fs.BoolVar(&p.pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on --metrics-addr (do not expose publicly)")

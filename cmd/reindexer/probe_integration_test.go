@@ -48,7 +48,7 @@ func TestProbeCommand(t *testing.T) {
 	probetest.Load(t, env, cl, oldIndex, docs)
 	itest.CleanupIndex(t, env, written)
 	queries := probetest.QueryFile(t, docs, 40)
-	proxy, err := faultproxy.NewLatency(env.OpenSearchURL, faultproxy.Overload{AboveRate: 40, Delay: 600 * time.Millisecond})
+	proxy, err := faultproxy.NewLatency(env.OpenSearchURL, faultproxy.Overload{AboveRate: 60, Delay: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestProbeCommand(t *testing.T) {
 	}
 
 	metrics := freeAddr(t) // from the chaos report tests
-	p, outPath := startSplit(t, "probe", args("--rate", "30", "--steps", "50%,100%", "--step-duration", "1500ms", "--json", "--metrics-addr", metrics)...)
+	p, outPath := startSplit(t, "probe", args("--rate", "20", "--steps", "50%,100%", "--step-duration", "1500ms", "--json", "--metrics-addr", metrics)...)
 	var scraped string
 	for deadline := time.Now().Add(5 * time.Second); scraped == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		res, err := http.Get("http://" + metrics + "/metrics")
