@@ -123,9 +123,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	f := p.faults
 	if !f.Blocked && p.rng.Float64() < f.RequestReject {
 		p.stats.RequestsFailed++
+		unavailable := p.rng.IntN(2) == 0 // the rng is guarded by mu too
 		p.mu.Unlock()
 		status, typ := http.StatusTooManyRequests, "rejected_execution_exception"
-		if p.rng.IntN(2) == 0 {
+		if unavailable {
 			status, typ = http.StatusServiceUnavailable, "unavailable_shards_exception"
 		}
 		w.Header().Set("Content-Type", "application/json")
