@@ -275,20 +275,25 @@ func TestStallVisible(t *testing.T) {
 	}
 }
 
+// handDriven is the topic of the tests that call the pipeline's rebalance
+// callbacks themselves: the fake cluster does not have it, so its group never
+// assigns anything behind the test's back (which would race with it).
+const handDriven = "hand-driven"
+
 // TestAssignToSaturatedLanePauses: a partition assigned to a lane that is
 // already full is paused at once.
 func TestAssignToSaturatedLanePauses(t *testing.T) {
 	_, opts := fakeKafka(t, "t", 3)
 	ix, _ := scriptedIndexer(t, itemCreated, nil)
-	p, err := newPipeline(Config{Topic: "t", Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, Logger: quietLog()}, nil)
+	p, err := newPipeline(Config{Topic: handDriven, Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, Logger: quietLog()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.cl.Close()
 	p.lanes[0].saturated = true
-	p.assigned(context.Background(), p.cl, map[string][]int32{"t": {2}})
+	p.assigned(context.Background(), p.cl, map[string][]int32{handDriven: {2}})
 	paused := p.cl.PauseFetchPartitions(map[string][]int32{})
-	if len(paused["t"]) != 1 || paused["t"][0] != 2 {
+	if len(paused[handDriven]) != 1 || paused[handDriven][0] != 2 {
 		t.Fatalf("paused %v: partition 2 joined a saturated lane and must be paused", paused)
 	}
 	// A batch of records that failed to decode counts its record bytes.
@@ -302,13 +307,13 @@ func TestAssignToSaturatedLanePauses(t *testing.T) {
 func TestRetiredBounded(t *testing.T) {
 	_, opts := fakeKafka(t, "t", 2)
 	ix, _ := scriptedIndexer(t, itemCreated, nil)
-	p, err := newPipeline(Config{Topic: "t", Group: "g", Kafka: opts, Indexer: ix, Lanes: 2, Logger: quietLog()}, nil)
+	p, err := newPipeline(Config{Topic: handDriven, Group: "g", Kafka: opts, Indexer: ix, Lanes: 2, Logger: quietLog()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.cl.Close()
 	for i := 0; i < 100; i++ {
-		p.assigned(context.Background(), p.cl, map[string][]int32{"t": {0, 1}})
+		p.assigned(context.Background(), p.cl, map[string][]int32{handDriven: {0, 1}})
 		parts := p.lookup([]int32{0, 1})
 		for _, pt := range parts {
 			pt.count, pt.first, pt.last = 1, int64(i), int64(i)
@@ -354,7 +359,7 @@ func TestDeadLetterGivesUpOnRevoked(t *testing.T) {
 func TestLaneOverflowBoundsBatches(t *testing.T) {
 	_, opts := fakeKafka(t, "t", 1)
 	ix, _ := scriptedIndexer(t, itemCreated, nil)
-	p, err := newPipeline(Config{Topic: "t", Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, BatchDocs: 10,
+	p, err := newPipeline(Config{Topic: handDriven, Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, BatchDocs: 10,
 		Linger: time.Hour, RevokeTimeout: 10 * time.Millisecond, Logger: quietLog()}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +377,7 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 		t.Fatalf("after a 95-record poll: saturated %v, overflow %d, open %d, sealed %d; want true, 75, 10, 10",
 			l.saturated, len(l.overflow), l.open.ib.Len(), l.sealed.ib.Len())
 	}
-	if paused := p.cl.PauseFetchPartitions(map[string][]int32{}); len(paused["t"]) != 1 {
+	if paused := p.cl.PauseFetchPartitions(map[string][]int32{}); len(paused[handDriven]) != 1 {
 		t.Fatalf("a saturated lane's partition is not paused: %v", paused)
 	}
 	next := int64(0)
