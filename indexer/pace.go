@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,8 @@ import (
 //
 //   - MaxRate / MaxBytesRate pace bulk requests so that all lanes together
 //     send at most that many documents (bytes) per second, on average over
-//     any second or longer. A bulk larger than one second's worth waits in
+//     any second or longer, plus at most a tenth of a second's worth that an
+//     idle moment banked. A bulk larger than one second's worth waits in
 //     proportion; retries are paced too.
 //   - TargetLatency turns on adaptive concurrency (AIMD): at most Limit()
 //     bulk requests are in flight; it grows by one per Limit() answers that
@@ -147,12 +149,19 @@ func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
 // reserve books amount units at rate per second on the bucket whose next
 // free moment is *next, and returns when this request may go: the start of
 // its share, so the first request of a burst goes at once and the rate
-// holds on average.
+// holds on average. A bucket left unused banks up to rateBurst of credit
+// (never more), so a moment when no lane was ready (a slow fetch, a slow
+// bulk) is made up for and the rate holds over a minute, not just as a
+// ceiling.
 func reserve(next *time.Time, now time.Time, amount, rate float64) time.Time {
-	at := latest(*next, now)
+	at := latest(*next, now.Add(-rateBurst))
 	*next = at.Add(time.Duration(amount / rate * float64(time.Second)))
-	return at
+	return latest(at, now)
 }
+
+// rateBurst is the credit an idle rate bucket banks: a tenth of a second's
+// worth, the size of the bulks a rate cap closes.
+const rateBurst = 100 * time.Millisecond
 
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {
@@ -327,27 +336,101 @@ func (ix *Indexer) BatchScale() float64 { return ix.thr.batchScale() }
 // none).
 func (ix *Indexer) Throttle() (limit float64, reason string) { return ix.thr.state() }
 
-// Guard runs the representative searches of queries (one JSON body each)
-// against the target index, one every interval, round robin, until ctx
-// ends, and steers the adaptive throttle by their latency: when the
-// second slowest of the last 16 (about their 90th percentile) is above
-// target it steps down (limit, then bulk size, then a pause between bulks;
-// reason "search_latency"), and when it is below four fifths of target it
-// steps up. While a guard runs, only it raises the throttle (bulk answers
-// still lower it on overload), so the worker takes what searches leave
-// free and backs off when they slow down, before the node rejects
-// anything. Its own load is one search per interval (default 2s), each
-// bounded by 10 × target. It does nothing unless adaptive concurrency is on
-// (Config.TargetLatency) and there are queries.
-func (ix *Indexer) Guard(ctx context.Context, queries [][]byte, target, interval time.Duration) {
-	if !ix.thr.adaptive() || len(queries) == 0 || target <= 0 {
-		return
+// GuardConfig configures Indexer.Guard.
+type GuardConfig struct {
+	// Queries are representative search bodies (JSON), run round robin
+	// against the target index. Required.
+	Queries [][]byte
+	// Target is the search latency the guard keeps the searches under:
+	// about the 90th percentile of its recent searches. Either Target or
+	// Relative must be set.
+	Target time.Duration
+	// Relative, when above zero, sets the target relative to the searches'
+	// own latency before this worker writes: Guard first runs
+	// BaselineSearches searches (one every 100ms at most, before the first
+	// bulk) and the target becomes Relative times their 90th percentile.
+	// 1.5 means "searches may become at most 50% slower". Overrides Target.
+	Relative float64
+	// Interval is how often one guard search runs while the worker writes:
+	// the guard's whole load. Default 2s.
+	Interval time.Duration
+}
+
+// BaselineSearches is how many searches measure the baseline of a relative
+// guard target.
+const BaselineSearches = 32
+
+// guardSettle is how many fresh guard searches a decision needs after a
+// step down: a step takes a few searches to show, and one slow outlier is
+// not the tail.
+const guardSettle = 8
+
+// Guard starts the guard: representative searches against the target
+// index that steer the adaptive throttle by their latency. With a relative
+// target it first measures the baseline (BaselineSearches searches, one at
+// a time, while this worker holds its bulks back) and returns an error if
+// those searches fail: the target could not be set. It then searches once
+// per Interval, round robin, until ctx ends, in its own goroutine. When the
+// second slowest of the last 16 searches (about their 90th percentile) is
+// above the target it steps down (limit, then bulk size, then a pause
+// between bulks; reason "search_latency") and waits for 8 fresh searches
+// before judging again; while that quantile is below four fifths of the
+// target it steps up, once per search. While a guard runs, only it raises
+// the throttle (bulk answers still lower it on overload), so the worker
+// takes what searches leave free and backs off when they slow down, before
+// the node rejects anything. Each search is bounded by 10 x the target. It
+// returns the target in force; it does nothing (and returns 0) unless
+// adaptive concurrency is on (Config.TargetLatency) and there are queries.
+func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, error) {
+	if !ix.thr.adaptive() || len(cfg.Queries) == 0 || (cfg.Target <= 0 && cfg.Relative <= 0) {
+		return 0, nil
 	}
-	if interval <= 0 {
-		interval = 2 * time.Second
+	if cfg.Interval <= 0 {
+		cfg.Interval = 2 * time.Second
 	}
 	path := "/" + url.PathEscape(ix.cfg.Index) + "/_search?request_cache=false"
+	target := cfg.Target
+	if cfg.Relative > 0 {
+		base, err := ix.baseline(ctx, path, cfg.Queries, min(cfg.Interval, 100*time.Millisecond))
+		if err != nil {
+			return 0, err
+		}
+		target = time.Duration(cfg.Relative * float64(base))
+		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", BaselineSearches,
+			"p90", base, "target", target)
+	}
+	ix.m.GuardTarget.Set(target.Seconds())
 	ix.thr.guarded.Store(true)
+	go ix.steer(ctx, path, cfg.Queries, target, cfg.Interval)
+	return target, nil
+}
+
+// baseline runs BaselineSearches searches, spaced by gap, and returns
+// their 90th percentile latency.
+func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, gap time.Duration) (time.Duration, error) {
+	lat := make([]time.Duration, 0, BaselineSearches)
+	for i := 0; i < BaselineSearches; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(gap):
+			}
+		}
+		d, err := ix.search(ctx, path, queries[i%len(queries)], time.Minute)
+		if err != nil {
+			return 0, fmt.Errorf("guard baseline: %w (the index must exist and the queries run; or give an absolute --search-latency-target)", err)
+		}
+		ix.m.GuardLatency.Observe(d.Seconds())
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	return lat[(len(lat)*9+9)/10-1], nil
+}
+
+// steer runs one guard search per interval until ctx ends and steps the
+// throttle by their latency (see Guard).
+func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, target, interval time.Duration) {
 	var w guardWindow
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -367,10 +450,15 @@ func (ix *Indexer) Guard(ctx context.Context, queries [][]byte, target, interval
 			continue
 		}
 		ix.m.GuardLatency.Observe(lat.Seconds())
-		switch q := w.add(lat); {
+		q := w.add(lat)
+		if w.n < guardSettle {
+			continue
+		}
+		switch {
 		case q > target:
 			ix.thr.decrease("search_latency")
-		case q <= target*4/5 && w.full():
+			w = guardWindow{} // judge the step by searches made after it
+		case q <= target*4/5:
 			// Searches are comfortably fast: the guard, not the bulk
 			// answers, lets the worker take more.
 			ix.thr.increase()
@@ -405,6 +493,7 @@ func (w *guardWindow) add(d time.Duration) time.Duration {
 	return second
 }
 
+// full reports whether the window holds 16 samples.
 func (w *guardWindow) full() bool { return w.n >= len(w.lat) }
 
 // search runs one search and returns its latency.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,16 +25,21 @@ func TestPacingReservations(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		got = append(got, reserve(&next, t0, 250, 1000).Sub(t0))
 	}
-	want := []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond, time.Second}
+	// A fresh bucket holds a tenth of a second's credit.
+	want := []time.Duration{0, 150 * time.Millisecond, 400 * time.Millisecond, 650 * time.Millisecond, 900 * time.Millisecond}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("reservations %v, want %v", got, want)
 		}
 	}
-	// After a quiet period the bucket does not bank credit beyond now.
+	// After a quiet period the bucket banks a tenth of a second, no more:
+	// that and the first share (150 documents) go at once, the next ones at
+	// the rate.
 	later := t0.Add(10 * time.Second)
-	if at := reserve(&next, later, 250, 1000); !at.Equal(later) {
-		t.Fatalf("after idling, a request waits until %v, want now", at.Sub(later))
+	for i, want := range []time.Duration{0, 0, 0, 50 * time.Millisecond} {
+		if at := reserve(&next, later, 50, 1000); at.Sub(later) != want {
+			t.Fatalf("after idling, request %d waits %v, want %v", i, at.Sub(later), want)
+		}
 	}
 	// 1000 documents per second over a simulated minute: 60 000 ± one request.
 	next = time.Time{}
@@ -135,22 +141,35 @@ func TestAdaptiveSlots(t *testing.T) {
 	}
 }
 
-// TestGuardBacksOff: a guard search slower than its target halves the
-// limit; the guard sends one search per interval.
-func TestGuardBacksOff(t *testing.T) {
-	searches := make(chan struct{}, 100)
+// guardServer answers searches after the delay slow returns (read per
+// search) and counts them on searches.
+func guardServer(t *testing.T, slow func() time.Duration, searches chan<- struct{}) *opensearch.Client {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/_search") {
-			searches <- struct{}{}
-			time.Sleep(30 * time.Millisecond) // the slow search the guard must notice
+			time.Sleep(slow())
 			io.WriteString(w, `{"hits":{"hits":[]}}`)
+			select {
+			case searches <- struct{}{}:
+			default:
+			}
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+var guardQuery = [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}
+
+// TestGuardBacksOff: guard searches slower than the target lower the
+// limit once the guard has seen enough of them; one search per interval.
+func TestGuardBacksOff(t *testing.T) {
+	searches := make(chan struct{}, 100)
+	c := guardServer(t, func() time.Duration { return 30 * time.Millisecond }, searches)
 	m := metrics.New(nil)
 	ix, err := New(c, Config{Index: "i", TargetLatency: 10 * time.Millisecond, MaxInFlight: 8, Metrics: m,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -158,21 +177,98 @@ func TestGuardBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ix.Guard(ctx, [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}, 10*time.Millisecond, 20*time.Millisecond)
-	}()
-	for i := 0; i < 3; i++ {
+	defer cancel()
+	if target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Target: 10 * time.Millisecond, Interval: 20 * time.Millisecond}); err != nil || target != 10*time.Millisecond {
+		t.Fatalf("Guard: %v, %v", target, err)
+	}
+	for i := 0; i < guardSettle-1; i++ {
 		<-searches
 	}
-	cancel()
-	<-done
-	if l, r := ix.Throttle(); l >= 8 || r != "search_latency" {
-		t.Fatalf("limit %v (%s) after slow guard searches, want below 8 for search_latency", l, r)
+	if l, _ := ix.Throttle(); l != 8 {
+		t.Fatalf("limit %v after %d slow searches, want 8 until the guard has seen %d", l, guardSettle-1, guardSettle)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		if l, r := ix.Throttle(); l < 8 && r == "search_latency" {
+			break
+		}
+		select {
+		case <-searches:
+		case <-deadline:
+			l, r := ix.Throttle()
+			t.Fatalf("limit %v (%s) after slow guard searches, want below 8 for search_latency", l, r)
+		}
 	}
 	if n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); n < 1 {
 		t.Fatalf("decreases{search_latency} = %v", n)
+	}
+	if g := testutil.ToFloat64(m.GuardTarget); g != 0.01 {
+		t.Fatalf("guard target gauge %v, want 0.01", g)
+	}
+}
+
+// TestGuardRelative: a relative target is the factor times the 90th
+// percentile of the baseline searches, measured before Guard returns (so
+// before any bulk); searches that then slow down past it lower the limit.
+// A failing baseline is an error.
+func TestGuardRelative(t *testing.T) {
+	var delay atomic.Int64
+	delay.Store(int64(20 * time.Millisecond))
+	searches := make(chan struct{}, 100)
+	c := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
+	m := metrics.New(nil)
+	ix, err := New(c, Config{Index: "i", TargetLatency: 10 * time.Millisecond, MaxInFlight: 8, Metrics: m,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each baseline search took at least 20ms (the server's delay), so the
+	// target is at least 30ms; well under the 200ms the searches take next.
+	if target < 30*time.Millisecond || target > 150*time.Millisecond {
+		t.Fatalf("relative target %v, want 1.5 x a baseline of about 20ms", target)
+	}
+	if n := len(searches); n < BaselineSearches {
+		t.Fatalf("Guard returned after %d baseline searches, want %d", n, BaselineSearches)
+	}
+	if l, _ := ix.Throttle(); l != 8 {
+		t.Fatalf("limit %v after the baseline, want 8", l)
+	}
+	delay.Store(int64(200 * time.Millisecond))
+	deadline := time.After(20 * time.Second)
+	for {
+		if l, r := ix.Throttle(); l < 8 && r == "search_latency" {
+			break
+		}
+		select {
+		case <-searches:
+		case <-deadline:
+			t.Fatal("searches 10 x slower than the baseline did not lower the limit")
+		}
+	}
+
+	// A baseline that cannot be measured is an error.
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"type":"index_not_found_exception"}}`)
+	}))
+	defer bad.Close()
+	bc, err := opensearch.NewClient(opensearch.Config{Addresses: []string{bad.URL}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bix, err := New(bc, Config{Index: "missing", TargetLatency: 10 * time.Millisecond, Metrics: metrics.New(nil),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5}); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("baseline on a missing index: %v, want an error naming HTTP 404", err)
 	}
 }
 

@@ -7,8 +7,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/reindexer/reindexer/indexer"
 )
 
 // gentleFlags are the settings that keep a replay from taking the capacity
@@ -18,7 +23,7 @@ type gentleFlags struct {
 	maxBytesRate  float64
 	targetLatency time.Duration
 	guardQuery    string
-	searchTarget  time.Duration
+	searchTarget  latencyTarget
 	guardInterval time.Duration
 }
 
@@ -33,12 +38,41 @@ cluster that serves no searches yet):
 `
 
 func (g *gentleFlags) register(fs *flag.FlagSet) {
-	fs.Float64Var(&g.maxRate, "max-rate", 0, "cap on documents per second sent by all lanes together (retries included); 0: no cap")
-	fs.Float64Var(&g.maxBytesRate, "max-bytes-rate", 0, "cap on bulk body bytes per second; 0: no cap")
+	fs.Float64Var(&g.maxRate, "max-rate", 0, "cap on documents per second sent by all lanes together (retries included); also closes bulks at a tenth of a second's worth, a steady stream instead of bursts; 0: no cap")
+	fs.Float64Var(&g.maxBytesRate, "max-bytes-rate", 0, "cap on bulk body bytes per second; also closes bulks at a tenth of a second's worth (at least 16KiB); 0: no cap")
 	fs.DurationVar(&g.targetLatency, "target-latency", 0, "turn on adaptive bulk concurrency: grow while bulks answer within this, halve on 429/rejected/503 or slower bulks (turn on for a cluster that serves searches); 0: off, every lane sends at will")
 	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line) run against the target index every --guard-interval; a search slower than --search-latency-target halves the concurrency (needs --target-latency)")
-	fs.DurationVar(&g.searchTarget, "search-latency-target", 200*time.Millisecond, "with --guard-query: the search latency above which the worker backs off")
+	g.searchTarget = latencyTarget{abs: 200 * time.Millisecond}
+	fs.Var(&g.searchTarget, "search-latency-target", "with --guard-query: the search latency (about the 90th percentile of the guard's searches) above which the worker backs off: a duration (200ms), "+
+		"or a factor of the latency measured before the worker writes (1.5x: searches may get 50% slower; the worker measures it with 32 searches at start)")
 	fs.DurationVar(&g.guardInterval, "guard-interval", 2*time.Second, "with --guard-query: how often one guard search runs (its whole load)")
+}
+
+// A rate cap also closes bulks at a tenth of a second's worth, so that the
+// cap reaches the cluster as a steady stream of small bulks rather than
+// one large bulk every few seconds (which a search would feel as a burst).
+const rateSlice = 10
+
+// minCappedBytes is the smallest bulk body size --max-bytes-rate closes
+// bulks at.
+const minCappedBytes = 16 << 10
+
+// capDocs returns the documents per bulk under --max-rate: at most a tenth
+// of a second's worth, never below one.
+func (g *gentleFlags) capDocs(batchDocs int) int {
+	if g.maxRate <= 0 {
+		return batchDocs
+	}
+	return max(1, min(batchDocs, int(math.Ceil(g.maxRate/rateSlice))))
+}
+
+// capBytes returns the bytes per bulk under --max-bytes-rate: at most a
+// tenth of a second's worth, never below minCappedBytes.
+func (g *gentleFlags) capBytes(batchBytes int) int {
+	if g.maxBytesRate <= 0 {
+		return batchBytes
+	}
+	return max(min(batchBytes, minCappedBytes), min(batchBytes, int(math.Ceil(g.maxBytesRate/rateSlice))))
 }
 
 // validate checks the values and reads the guard queries.
@@ -54,7 +88,7 @@ func (g *gentleFlags) validate() ([][]byte, error) {
 		return nil, nil
 	case g.targetLatency == 0:
 		return nil, usageError{fmt.Errorf("flag --guard-query needs --target-latency (the guard lowers the adaptive concurrency limit)")}
-	case g.searchTarget <= 0 || g.guardInterval <= 0:
+	case g.guardInterval <= 0:
 		return nil, usageError{fmt.Errorf("flags --search-latency-target and --guard-interval must be positive")}
 	}
 	return readQueries(g.guardQuery)
@@ -85,10 +119,48 @@ func readQueries(path string) ([][]byte, error) {
 	return out, nil
 }
 
-// startGuard runs the guard searches, if configured, until ctx ends.
-func (e *env) startGuard(ctx context.Context, g *gentleFlags) {
+// startGuard starts the guard searches, if configured, which run until ctx
+// ends. A relative target is measured first, before anything is written;
+// an error means it could not be (ctx ending meanwhile is not an error:
+// the caller's pipeline then stops as it would have).
+func (e *env) startGuard(ctx context.Context, g *gentleFlags) error {
 	if len(e.guard) == 0 {
-		return
+		return nil
 	}
-	go e.ix.Guard(ctx, e.guard, g.searchTarget, g.guardInterval)
+	_, err := e.ix.Guard(ctx, indexer.GuardConfig{Queries: e.guard, Target: g.searchTarget.abs, Relative: g.searchTarget.rel, Interval: g.guardInterval})
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// latencyTarget is the value of --search-latency-target: a duration, or a
+// factor of the latency measured at start ("1.5x").
+type latencyTarget struct {
+	abs time.Duration
+	rel float64
+}
+
+func (l *latencyTarget) String() string {
+	if l.rel > 0 {
+		return strconv.FormatFloat(l.rel, 'g', -1, 64) + "x"
+	}
+	return l.abs.String()
+}
+
+func (l *latencyTarget) Set(s string) error {
+	if f, ok := strings.CutSuffix(s, "x"); ok {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 1 || math.IsInf(v, 0) {
+			return fmt.Errorf("want a factor above 1 such as 1.5x, got %q", s)
+		}
+		*l = latencyTarget{rel: v}
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want a positive duration (200ms) or a factor (1.5x), got %q", s)
+	}
+	*l = latencyTarget{abs: d}
+	return nil
 }

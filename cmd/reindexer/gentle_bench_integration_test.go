@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,11 +60,20 @@ func BenchmarkGentle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gentle := strings.Fields(os.Getenv("REINDEXER_GENTLE_FLAGS"))
-	if len(gentle) == 0 {
-		gentle = []string{"--target-latency", "300ms", "--search-latency-target", "50ms", "--guard-interval", "500ms"}
+	// Phase 3's flags; several sets separated by ";" run one after the
+	// other (each into a fresh copy of the index).
+	variants := [][]string{{"--target-latency", "300ms", "--search-latency-target", "50ms", "--guard-interval", "500ms"}}
+	if v := os.Getenv("REINDEXER_GENTLE_FLAGS"); v != "" {
+		variants = nil
+		for _, set := range strings.Split(v, ";") {
+			variants = append(variants, strings.Fields(set))
+		}
 	}
-	gentle = append(gentle, "--guard-query", qfile)
+	for i := range variants {
+		if slices.Contains(variants[i], "--search-latency-target") {
+			variants[i] = append(variants[i], "--guard-query", qfile)
+		}
+	}
 	cl, err := opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{
 		Addresses: []string{env.OpenSearchURL}, DisableRetry: true}})
 	if err != nil {
@@ -72,35 +84,72 @@ func BenchmarkGentle(b *testing.B) {
 	cold := chatgen.DefaultConfig(7)
 	cold.IDs = 20000
 	coldEvents := chatgen.MustNew(cold).Stream(40000)
-	var targets [2]string
-	for i := range targets {
-		targets[i] = itest.Name(b, "gentle")
-		probetest.Load(b, env, cl, targets[i], docs)
-		bulkEvents(b, env, targets[i], coldEvents)
+	target := func() string {
+		index := itest.Name(b, "gentle")
+		probetest.Load(b, env, cl, index, docs)
+		bulkEvents(b, env, index, coldEvents)
+		return index
 	}
-	b.Logf("machine: %d CPUs shared by Kafka, OpenSearch, the worker and the search load; OpenSearch %s; %d events; search %.0f q/s for %s per phase; phase 3 flags %v",
-		runtime.NumCPU(), env.OpenSearchVersion, benchEvents(), qps, phase, gentle)
+	idle := target()
+	// Every phase 3 replay writes a fresh copy, loaded up front so that
+	// no phase searches an index still merging its load.
+	fresh := make([]string, len(variants))
+	for i := range fresh {
+		fresh[i] = target()
+	}
+	b.Logf("machine: %d CPUs shared by Kafka, OpenSearch, the worker and the search load; OpenSearch %s; %d events; search %.0f q/s for %s per phase; phase 3 flags %q",
+		runtime.NumCPU(), env.OpenSearchVersion, benchEvents(), qps, phase, variants)
 
 	type result struct {
 		name    string
 		search  probe.SideStats
-		docsSec float64
+		node    nodeLoad
+		docsSec float64 // over the whole replay
+		inPhase float64 // documents indexed per second during the phase
 	}
 	var results []result
 	search := func(index string) probe.SideStats {
-		rep, err := probe.Run(context.Background(), probe.Config{
-			New: probe.Side{Name: "new", Client: cl, Index: index}, Queries: queries,
-			Rate: qps, Steps: []float64{1}, StepDuration: phase, MaxInFlight: 8,
-		})
-		if err != nil || len(rep.Steps) != 1 {
-			b.Fatalf("search load: %v (%d steps)", err, len(rep.Steps))
+		st, err := probeFor(context.Background(), cl, index, queries, qps, phase)
+		if err != nil {
+			b.Fatal(err)
 		}
-		return rep.Steps[0].New
+		return st
 	}
+	// REINDEXER_GENTLE_PHASES picks phases (e.g. "1,3"); with
+	// REINDEXER_GENTLE_WAIT=0 a replay is stopped (SIGTERM) when its phase
+	// ends instead of awaited: quick experiments with throttle flags.
+	phases := os.Getenv("REINDEXER_GENTLE_PHASES")
+	if phases == "" {
+		phases = "1,2,3"
+	}
+	wait := os.Getenv("REINDEXER_GENTLE_WAIT") != "0"
+	idlePhase := func(name string) {
+		settle(b, env)
+		before := readNodeLoad(b, env, idle)
+		st := search(idle)
+		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, idle).since(before)})
+	}
+	// Warm up: the node's JIT and caches see the same searches first (not
+	// counted), so that phase 1 is not its cold start.
+	settle(b, env)
+	_, _ = probeFor(context.Background(), cl, idle, queries, qps, phase/2)
 	for i := 0; i < b.N; i++ {
-		results = append(results, result{name: "1 idle", search: search(targets[0])})
-		for k, flags := range [][]string{nil, gentle} {
-			index := targets[k]
+		if strings.Contains(phases, "1") {
+			idlePhase("1 idle")
+		}
+		for k, flags := range append([][]string{nil}, variants...) {
+			name := "2 replay, unthrottled"
+			if k > 0 {
+				name = "3 replay, " + strings.Join(flags, " ")
+				name = strings.TrimSuffix(name, " --guard-query "+qfile)
+			}
+			if !strings.Contains(phases, name[:1]) {
+				continue
+			}
+			index := idle // phase 1 only reads it
+			if k > 0 {
+				index = fresh[k-1]
+			}
 			args := append([]string{"replay", "--brokers", strings.Join(env.KafkaBrokers, ","), "--opensearch", env.OpenSearchURL,
 				"--topic", topic, "--group", itest.Name(b, "g"), "--index", index, "--from", "2000-01-01T00:00:00Z",
 				"--checkpoint-index", "none", "--json", "--progress", "none", "--log-level", "warn"}, flags...)
@@ -111,7 +160,17 @@ func BenchmarkGentle(b *testing.B) {
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
+			settle(b, env)
+			before := readNodeLoad(b, env, index)
 			st := search(index)
+			load := readNodeLoad(b, env, index).since(before)
+			r := result{name: name, search: st, node: load, inPhase: float64(load.indexed) / load.wall.Seconds()}
+			if !wait {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Wait()
+				results = append(results, r)
+				continue
+			}
 			if err := cmd.Wait(); err != nil {
 				b.Fatalf("replay: %v\n%s", err, errb.String())
 			}
@@ -122,28 +181,189 @@ func BenchmarkGentle(b *testing.B) {
 			if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
 				b.Fatalf("replay summary %s: %v", out.String(), err)
 			}
-			name := "2 replay, unthrottled"
-			if k == 1 {
-				name = "3 replay, gentle"
+			r.docsSec = float64(sum.Records) / wall.Seconds()
+			results = append(results, r)
+		}
+		if strings.Contains(phases, "r") {
+			for _, r := range strings.Split(cmp.Or(os.Getenv("REINDEXER_GENTLE_RATE"), "2000"), ",") {
+				rate, err := strconv.ParseFloat(r, 64)
+				if err != nil || rate <= 0 {
+					b.Fatalf("REINDEXER_GENTLE_RATE: %q is not a rate", r)
+				}
+				rateCheck(b, env, topic, itest.Name(b, "gentle-rate"), rate)
 			}
-			results = append(results, result{name: name, search: st, docsSec: float64(sum.Records) / wall.Seconds()})
+		}
+		if strings.Contains(phases, "1") {
+			// Idle again: how far the machine drifted during the run.
+			idlePhase("1 idle, after")
 		}
 	}
 	var tb strings.Builder
-	fmt.Fprintf(&tb, "\n| phase | search p50 | p99 | max | errors+rejected | replay docs/s |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&tb, "\n| phase | search p50 | p99 | max | errors+rejected | docs/s in phase | replay docs/s | node CPU | young GCs (ms) |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		rate := "-"
 		if r.docsSec > 0 {
 			rate = strconv.FormatFloat(r.docsSec, 'f', 0, 64)
 		}
-		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %d | %s |\n", r.name, probe.Round(r.search.P50), probe.Round(r.search.P99),
-			probe.Round(r.search.Max), r.search.Errors+r.search.Rejected+r.search.Unsent, rate)
+		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %d | %.0f | %s | %.0f %% | %d (%d) |\n", r.name, probe.Round(r.search.P50), probe.Round(r.search.P99),
+			probe.Round(r.search.Max), r.search.Errors+r.search.Rejected+r.search.Unsent, r.inPhase, rate,
+			100*r.node.cpu.Seconds()/r.node.wall.Seconds(), r.node.youngGCs, r.node.youngGCTime.Milliseconds())
 	}
-	b.Log(tb.String())
-	last := results[len(results)-3:]
-	b.ReportMetric(float64(last[2].search.P99)/float64(max(last[0].search.P99, 1)), "p99-gentle/idle")
-	b.ReportMetric(float64(last[1].search.P99)/float64(max(last[0].search.P99, 1)), "p99-unthrottled/idle")
-	b.ReportMetric(last[2].docsSec/max(last[1].docsSec, 1), "docs/s-gentle/unthrottled")
+	fmt.Println(tb.String()) // b.Log would truncate a benchmark's log to ten lines
+	if len(results) == 3 {
+		b.ReportMetric(float64(results[2].search.P99)/float64(max(results[0].search.P99, 1)), "p99-gentle/idle")
+		b.ReportMetric(float64(results[1].search.P99)/float64(max(results[0].search.P99, 1)), "p99-unthrottled/idle")
+		b.ReportMetric(results[2].docsSec/max(results[1].docsSec, 1), "docs/s-gentle/unthrottled")
+	}
+}
+
+// rateCheck replays the bench stream with --max-rate rate and counts the documents its bulks carried
+// (reindexer_bulk_items_sum) over one minute after ten seconds of start-up,
+// then stops it (SIGTERM).
+func rateCheck(b *testing.B, env *itest.Env, topic, index string, rate float64) {
+	b.Helper()
+	window := envDuration("REINDEXER_GENTLE_RATE_WINDOW", time.Minute)
+	addr := freeAddr(b)
+	cmd := exec.Command(binPath, "replay", "--brokers", strings.Join(env.KafkaBrokers, ","), "--opensearch", env.OpenSearchURL,
+		"--topic", topic, "--group", itest.Name(b, "g"), "--index", index, "--from", "2000-01-01T00:00:00Z",
+		"--checkpoint-index", "none", "--json", "--progress", "none", "--log-level", "warn",
+		"--max-rate", strconv.FormatFloat(rate, 'f', -1, 64), "--metrics-addr", addr)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sent := func() float64 {
+		m, err := scrape(addr)
+		if err != nil {
+			b.Fatalf("%v\n%s", err, errb.String())
+		}
+		return m["reindexer_bulk_items_sum"]
+	}
+	time.Sleep(10 * time.Second) // start-up: planning, the first fetches
+	t0, n0 := time.Now(), sent()
+	time.Sleep(window)
+	n1, t1 := sent(), time.Now()
+	got := (n1 - n0) / t1.Sub(t0).Seconds()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	// Stopped before its end offsets, the replay says so and exits 1.
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 1 || !strings.Contains(errb.String(), "replay interrupted") {
+		b.Fatalf("replay stopped by SIGTERM: %v, want exit 1 and \"replay interrupted\"\n%s", err, errb.String())
+	}
+	fmt.Printf("\n--max-rate %.0f: %.0f documents in %s = %.1f documents/s, %.2f x the cap\n", rate, n1-n0, t1.Sub(t0).Round(time.Millisecond), got, got/rate)
+	b.ReportMetric(got/rate, fmt.Sprintf("achieved/max-rate-%.0f", rate))
+}
+
+// probeFor runs the search load on index at qps for d and returns its
+// figures.
+func probeFor(ctx context.Context, cl *opensearchapi.Client, index string, queries []probe.Query, qps float64, d time.Duration) (probe.SideStats, error) {
+	rep, err := probe.Run(ctx, probe.Config{
+		New: probe.Side{Name: "new", Client: cl, Index: index}, Queries: queries,
+		Rate: qps, Steps: []float64{1}, StepDuration: d, MaxInFlight: 8,
+	})
+	if err != nil || len(rep.Steps) != 1 {
+		return probe.SideStats{}, fmt.Errorf("search load: %v (%d steps)", err, len(rep.Steps))
+	}
+	return rep.Steps[0].New, nil
+}
+
+// settle waits until the node runs no merge (a previous load or replay
+// still merging would disturb the next phase's searches), at most two
+// minutes.
+func settle(b *testing.B, env *itest.Env) {
+	b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var ns struct {
+			Nodes map[string]struct {
+				Indices struct {
+					Merges struct {
+						Current int64 `json:"current"`
+					} `json:"merges"`
+				} `json:"indices"`
+			} `json:"nodes"`
+		}
+		getJSON(b, env.OpenSearchURL+"/_nodes/_local/stats/indices/merge", &ns)
+		busy := false
+		for _, n := range ns.Nodes {
+			busy = busy || n.Indices.Merges.Current > 0
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	b.Log("the node was still merging after two minutes; the next phase starts anyway")
+}
+
+// nodeLoad is what the OpenSearch node did over a span: CPU time of its
+// process, young-generation collections, and documents indexed into one
+// index.
+type nodeLoad struct {
+	wall, cpu, youngGCTime time.Duration
+	youngGCs, indexed      int64
+}
+
+func (l nodeLoad) since(before nodeLoad) nodeLoad {
+	return nodeLoad{wall: l.wall - before.wall, cpu: l.cpu - before.cpu, youngGCTime: l.youngGCTime - before.youngGCTime,
+		youngGCs: l.youngGCs - before.youngGCs, indexed: l.indexed - before.indexed}
+}
+
+// readNodeLoad reads the node's counters now (wall is time since an
+// arbitrary origin, for differences).
+func readNodeLoad(b *testing.B, env *itest.Env, index string) nodeLoad {
+	b.Helper()
+	var ns struct {
+		Nodes map[string]struct {
+			Process struct {
+				CPU struct {
+					TotalMillis int64 `json:"total_in_millis"`
+				} `json:"cpu"`
+			} `json:"process"`
+			JVM struct {
+				GC struct {
+					Collectors map[string]struct {
+						Count  int64 `json:"collection_count"`
+						Millis int64 `json:"collection_time_in_millis"`
+					} `json:"collectors"`
+				} `json:"gc"`
+			} `json:"jvm"`
+		} `json:"nodes"`
+	}
+	var is struct {
+		All struct {
+			Primaries struct {
+				Indexing struct {
+					Total int64 `json:"index_total"`
+				} `json:"indexing"`
+			} `json:"primaries"`
+		} `json:"_all"`
+	}
+	getJSON(b, env.OpenSearchURL+"/_nodes/_local/stats/process,jvm", &ns)
+	getJSON(b, env.OpenSearchURL+"/"+index+"/_stats/indexing", &is)
+	l := nodeLoad{wall: time.Duration(time.Now().UnixNano()), indexed: is.All.Primaries.Indexing.Total}
+	for _, n := range ns.Nodes {
+		l.cpu = time.Duration(n.Process.CPU.TotalMillis) * time.Millisecond
+		y := n.JVM.GC.Collectors["young"]
+		l.youngGCs, l.youngGCTime = y.Count, time.Duration(y.Millis)*time.Millisecond
+	}
+	return l
+}
+
+func getJSON(b *testing.B, url string, v any) {
+	b.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		b.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: HTTP %d", url, res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		b.Fatalf("GET %s: %v", url, err)
+	}
 }
 
 // bulkEvents loads the final state of events into index directly.

@@ -189,7 +189,9 @@ func (c *ReplayCommand) execute(ctx context.Context, e *env, store *checkpoint.S
 		return err
 	}
 	defer restore()
-	e.startGuard(ctx, &c.flags.gentle)
+	if err := e.startGuard(ctx, &c.flags.gentle); err != nil {
+		return err
+	}
 	sum, err := consumer.Replay(ctx, cfg, spans(plan), func(p consumer.Progress) { tracker.observe(p); rep.update(p) })
 	rep.finish()
 	if err != nil {

@@ -119,7 +119,9 @@ func (c *RunCommand) run(ctx context.Context, args []string) error {
 		"dlq_topic", c.flags.dlq(), "lanes", c.flags.lanes, "batch_bytes", c.flags.batchBytes, "batch_docs", c.flags.batchDocs,
 		"instance_id", c.flags.instanceID, "drain_timeout", c.flags.drainTimeout)
 	start := time.Now()
-	e.startGuard(ctx, &c.flags.gentle)
+	if err := e.startGuard(ctx, &c.flags.gentle); err != nil {
+		return err
+	}
 	err = svc.Run(ctx)
 	s := svc.Summary()
 	log.Info("stopped", "records", s.Records, "created", s.Created, "updated", s.Updated, "deleted", s.Deleted,

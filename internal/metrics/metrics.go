@@ -45,6 +45,7 @@ type Metrics struct {
 	ThrottleDecreases *prometheus.CounterVec // reason: 429, 503, rejected, latency, search_latency, ...
 	ThrottleWait      prometheus.Counter     // seconds bulks waited for the rate limit or a concurrency slot
 	GuardLatency      prometheus.Histogram   // seconds per guard search
+	GuardTarget       prometheus.Gauge       // search latency target in force (seconds)
 	writes            map[string]prometheus.Counter
 }
 
@@ -98,6 +99,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Seconds bulk requests waited for --max-rate / --max-bytes-rate or a concurrency slot."}),
 		GuardLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reindexer_guard_search_latency_seconds",
 			Help: "Latency of the guard searches (--guard-query).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
+		GuardTarget: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reindexer_guard_target_seconds",
+			Help: "The guard's search latency target in force (--search-latency-target; for a relative target such as 1.5x, that factor times the baseline measured at start); 0 without a guard."}),
 		writes: map[string]prometheus.Counter{},
 	}
 	for _, r := range []string{Created, Updated, Deleted, NotFound, Stale, Duplicate, DeadLettered, Failed} {
@@ -107,7 +110,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.RecordsConsumed, m.Writes, m.BulkRequests, m.BulkLatency, m.BulkBytes, m.BulkDocs,
 			m.Retries, m.DeadLettered, m.Blocked, m.InFlightBulks, m.BufferedBytes, m.ConsumerLag,
 			m.CommittedOffset, m.Commits, m.ReplayRemaining, m.Rebalances, m.LaneIdle, m.LaneSaturated,
-			m.ThrottleLimit, m.ThrottleDecreases, m.ThrottleWait, m.GuardLatency)
+			m.ThrottleLimit, m.ThrottleDecreases, m.ThrottleWait, m.GuardLatency, m.GuardTarget)
 	}
 	return m
 }
