@@ -29,12 +29,17 @@ type gentleFlags struct {
 
 // gentleUsage explains which knob to use when; shown in -h of run and replay.
 const gentleUsage = `Gentle on the target (all off by default, which is right for an idle new
-cluster that serves no searches yet):
-  a cluster under canary traffic:  --target-latency 500ms (adaptive concurrency)
-      plus --guard-query FILE --search-latency-target 200ms (back off when
-      representative searches slow down, before the node rejects anything)
-  a live production cluster:       the above plus --max-rate N (a hard cap on
-      documents per second, shared by all lanes)
+cluster that serves no searches yet; add replay --bulk-load there):
+  a cluster under canary traffic:  --target-latency 500ms --guard-query FILE
+      --search-latency-target 1.5x (adaptive concurrency; back off when
+      representative searches get 50% slower than before the worker started,
+      before the node rejects anything)
+  a live production cluster:       --target-latency 500ms --guard-query FILE
+      --search-latency-target <your search SLO, e.g. 80ms> --max-rate N (a hard
+      cap on documents per second for all lanes; start at a fifth of what an
+      unthrottled replay reached on an idle cluster)
+  run is long-lived: give it an absolute --search-latency-target (a factor is
+  measured once, at start)
 `
 
 func (g *gentleFlags) register(fs *flag.FlagSet) {

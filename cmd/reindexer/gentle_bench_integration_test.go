@@ -29,22 +29,37 @@ import (
 )
 
 // BenchmarkGentle (make bench-gentle) shows what a replay does to the
-// searches of the cluster it writes, in three phases of equal length with
-// the same fixed search load (chat-body match queries built from the words
-// of testdata/, a fixed rate from several concurrent clients, open loop):
+// searches of the cluster it writes, in phases of equal length with the
+// same fixed search load (chat-body match queries built from the words of
+// testdata/, a fixed rate from several concurrent clients, open loop),
+// after a warm-up of the same searches and with the node's merges settled
+// before each phase:
 //
 //  1. idle: search only;
 //  2. search during an unthrottled replay of the bench stream into the
 //     searched index;
 //  3. search during the same replay into a fresh copy of that index with
-//     adaptive concurrency, a guard query file and a search latency target.
+//     adaptive concurrency, a guard query file and a search latency target
+//     (by default 1.5x: searches may get 50% slower than the guard's
+//     baseline);
 //
-// Per phase it reports search p50/p99/max and errors, and the replay's
-// documents per second (over the whole replay, which may outlast the
-// phase). Environment: REINDEXER_BENCH_EVENTS (stream size, default
-// 300000; make bench-gentle uses 1000000), REINDEXER_GENTLE_QPS (search
-// rate, default 40), REINDEXER_GENTLE_PHASE (phase length, default 30s),
-// REINDEXER_GENTLE_FLAGS (phase 3's throttle flags).
+// then idle again on phase 3's index in its final state, and a --max-rate
+// check:
+// a replay at each cap of REINDEXER_GENTLE_RATE, documents sent over one
+// minute after ten seconds of start-up.
+//
+// Per phase it reports search p50/p99/max and errors, the documents the
+// node indexed per second during the phase, the replay's documents per
+// second over the whole replay (which may outlast the phase), and the
+// node's CPU and young collections. Environment: REINDEXER_BENCH_EVENTS
+// (stream size, default 300000; make bench-gentle uses 1000000),
+// REINDEXER_GENTLE_QPS (search rate, default 40), REINDEXER_GENTLE_PHASE
+// (phase length, default 30s; make bench-gentle uses 60s),
+// REINDEXER_GENTLE_FLAGS (phase 3's throttle flags; several sets separated
+// by ";"), REINDEXER_GENTLE_PHASES (which to run, default "1,2,3,r"),
+// REINDEXER_GENTLE_WAIT=0 (stop each replay when its phase ends instead of
+// awaiting it: quick experiments), REINDEXER_GENTLE_RATE (caps for the
+// rate check, comma-separated, default 2000).
 func BenchmarkGentle(b *testing.B) {
 	env := itest.Services(b)
 	topic, _ := benchTopic(b, env)
@@ -62,7 +77,7 @@ func BenchmarkGentle(b *testing.B) {
 	}
 	// Phase 3's flags; several sets separated by ";" run one after the
 	// other (each into a fresh copy of the index).
-	variants := [][]string{{"--target-latency", "300ms", "--search-latency-target", "50ms", "--guard-interval", "500ms"}}
+	variants := [][]string{{"--target-latency", "300ms", "--search-latency-target", "1.5x", "--guard-interval", "250ms"}}
 	if v := os.Getenv("REINDEXER_GENTLE_FLAGS"); v != "" {
 		variants = nil
 		for _, set := range strings.Split(v, ";") {
@@ -120,14 +135,14 @@ func BenchmarkGentle(b *testing.B) {
 	// ends instead of awaited: quick experiments with throttle flags.
 	phases := os.Getenv("REINDEXER_GENTLE_PHASES")
 	if phases == "" {
-		phases = "1,2,3"
+		phases = "1,2,3,r"
 	}
 	wait := os.Getenv("REINDEXER_GENTLE_WAIT") != "0"
-	idlePhase := func(name string) {
+	idlePhase := func(name, index string) {
 		settle(b, env)
-		before := readNodeLoad(b, env, idle)
-		st := search(idle)
-		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, idle).since(before)})
+		before := readNodeLoad(b, env, index)
+		st := search(index)
+		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, index).since(before)})
 	}
 	// Warm up: the node's JIT and caches see the same searches first (not
 	// counted), so that phase 1 is not its cold start.
@@ -135,7 +150,7 @@ func BenchmarkGentle(b *testing.B) {
 	_, _ = probeFor(context.Background(), cl, idle, queries, qps, phase/2)
 	for i := 0; i < b.N; i++ {
 		if strings.Contains(phases, "1") {
-			idlePhase("1 idle")
+			idlePhase("1 idle", idle)
 		}
 		for k, flags := range append([][]string{nil}, variants...) {
 			name := "2 replay, unthrottled"
@@ -157,6 +172,7 @@ func BenchmarkGentle(b *testing.B) {
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			start := time.Now()
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // an aborted bench leaves no replay behind
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
@@ -184,6 +200,12 @@ func BenchmarkGentle(b *testing.B) {
 			r.docsSec = float64(sum.Records) / wall.Seconds()
 			results = append(results, r)
 		}
+		if strings.Contains(phases, "1") && strings.Contains(phases, "3") {
+			// Idle again, on the index phase 3 wrote, now in its final
+			// state (a million events more, their merges settled): the
+			// same searches without the replay, right after it.
+			idlePhase("4 idle, phase 3's index after its replay", fresh[len(fresh)-1])
+		}
 		if strings.Contains(phases, "r") {
 			for _, r := range strings.Split(cmp.Or(os.Getenv("REINDEXER_GENTLE_RATE"), "2000"), ",") {
 				rate, err := strconv.ParseFloat(r, 64)
@@ -192,10 +214,6 @@ func BenchmarkGentle(b *testing.B) {
 				}
 				rateCheck(b, env, topic, itest.Name(b, "gentle-rate"), rate)
 			}
-		}
-		if strings.Contains(phases, "1") {
-			// Idle again: how far the machine drifted during the run.
-			idlePhase("1 idle, after")
 		}
 	}
 	var tb strings.Builder
@@ -222,6 +240,7 @@ func BenchmarkGentle(b *testing.B) {
 // then stops it (SIGTERM).
 func rateCheck(b *testing.B, env *itest.Env, topic, index string, rate float64) {
 	b.Helper()
+	itest.CleanupIndex(b, env, index)
 	window := envDuration("REINDEXER_GENTLE_RATE_WINDOW", time.Minute)
 	addr := freeAddr(b)
 	cmd := exec.Command(binPath, "replay", "--brokers", strings.Join(env.KafkaBrokers, ","), "--opensearch", env.OpenSearchURL,
@@ -230,6 +249,7 @@ func rateCheck(b *testing.B, env *itest.Env, topic, index string, rate float64) 
 		"--max-rate", strconv.FormatFloat(rate, 'f', -1, 64), "--metrics-addr", addr)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // an aborted bench leaves no replay behind
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
