@@ -86,7 +86,7 @@ func BenchmarkGentle(b *testing.B) {
 	}
 	for i := range variants {
 		if slices.Contains(variants[i], "--search-latency-target") {
-			variants[i] = append(variants[i], "--guard-query", qfile)
+			variants[i] = append(variants[i], "--guard-query", qfile, "--log-level", "info")
 		}
 	}
 	cl, err := opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{
@@ -120,6 +120,7 @@ func BenchmarkGentle(b *testing.B) {
 		search  probe.SideStats
 		node    nodeLoad
 		docsSec float64 // over the whole replay
+		guard   string  // the guard's baseline log line
 		inPhase float64 // documents indexed per second during the phase
 	}
 	var results []result
@@ -156,7 +157,7 @@ func BenchmarkGentle(b *testing.B) {
 			name := "2 replay, unthrottled"
 			if k > 0 {
 				name = "3 replay, " + strings.Join(flags, " ")
-				name = strings.TrimSuffix(name, " --guard-query "+qfile)
+				name = strings.TrimSuffix(name, " --guard-query "+qfile+" --log-level info")
 			}
 			if !strings.Contains(phases, name[:1]) {
 				continue
@@ -184,12 +185,14 @@ func BenchmarkGentle(b *testing.B) {
 			if !wait {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 				_ = cmd.Wait()
+				r.guard = guardLine(errb.String())
 				results = append(results, r)
 				continue
 			}
 			if err := cmd.Wait(); err != nil {
 				b.Fatalf("replay: %v\n%s", err, errb.String())
 			}
+			r.guard = guardLine(errb.String())
 			wall := time.Since(start)
 			var sum struct {
 				Records int64 `json:"records"`
@@ -227,11 +230,30 @@ func BenchmarkGentle(b *testing.B) {
 			probe.Round(r.search.Max), r.search.Errors+r.search.Rejected+r.search.Unsent, r.inPhase, rate,
 			100*r.node.cpu.Seconds()/r.node.wall.Seconds(), r.node.youngGCs, r.node.youngGCTime.Milliseconds())
 	}
+	for _, r := range results {
+		if r.guard != "" {
+			fmt.Fprintf(&tb, "\n%s: %s", r.name, r.guard)
+		}
+	}
 	fmt.Println(tb.String()) // b.Log would truncate a benchmark's log to ten lines
-	if len(results) == 3 {
-		b.ReportMetric(float64(results[2].search.P99)/float64(max(results[0].search.P99, 1)), "p99-gentle/idle")
-		b.ReportMetric(float64(results[1].search.P99)/float64(max(results[0].search.P99, 1)), "p99-unthrottled/idle")
-		b.ReportMetric(results[2].docsSec/max(results[1].docsSec, 1), "docs/s-gentle/unthrottled")
+	// Ratios against phase 1, one per phase 3 variant (first variant's
+	// names only, to keep them short).
+	var idleP99, unthrottled float64
+	for _, r := range results {
+		switch {
+		case strings.HasPrefix(r.name, "1 "):
+			idleP99 = float64(r.search.P99)
+		case strings.HasPrefix(r.name, "2 "):
+			unthrottled = r.docsSec
+			if idleP99 > 0 {
+				b.ReportMetric(float64(r.search.P99)/idleP99, "p99-unthrottled/idle")
+			}
+		case strings.HasPrefix(r.name, "3 ") && idleP99 > 0:
+			b.ReportMetric(float64(r.search.P99)/idleP99, "p99-gentle/idle")
+			if unthrottled > 0 && r.docsSec > 0 {
+				b.ReportMetric(r.docsSec/unthrottled, "docs/s-gentle/unthrottled")
+			}
+		}
 	}
 }
 
@@ -273,6 +295,17 @@ func rateCheck(b *testing.B, env *itest.Env, topic, index string, rate float64) 
 	}
 	fmt.Printf("\n--max-rate %.0f: %.0f documents in %s = %.1f documents/s, %.2f x the cap\n", rate, n1-n0, t1.Sub(t0).Round(time.Millisecond), got, got/rate)
 	b.ReportMetric(got/rate, fmt.Sprintf("achieved/max-rate-%.0f", rate))
+}
+
+// guardLine returns the replay log's "guard baseline measured" line, if
+// any (the replay runs with --log-level info when it has a guard).
+func guardLine(log string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "guard baseline measured") {
+			return l
+		}
+	}
+	return ""
 }
 
 // probeFor runs the search load on index at qps for d and returns its
