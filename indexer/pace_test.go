@@ -163,6 +163,24 @@ func guardServer(t *testing.T, slow func() time.Duration, searches chan<- struct
 	return c
 }
 
+// awaitSearchCut waits, search by search, until the guard has lowered the
+// limit below 8 for search_latency, failing after within.
+func awaitSearchCut(t *testing.T, ix *Indexer, searches <-chan struct{}, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		if l, r := ix.Throttle(); l < 8 && r == "search_latency" {
+			return
+		}
+		select {
+		case <-searches:
+		case <-deadline:
+			l, r := ix.Throttle()
+			t.Fatalf("limit %v (%s) after slow guard searches, want below 8 for search_latency", l, r)
+		}
+	}
+}
+
 var guardQuery = [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}
 
 // TestGuardBacksOff: guard searches slower than the target lower the
@@ -187,18 +205,7 @@ func TestGuardBacksOff(t *testing.T) {
 	if l, _ := ix.Throttle(); l != 8 {
 		t.Fatalf("limit %v after %d slow searches, want 8 until the guard has seen %d", l, guardSettle-1, guardSettle)
 	}
-	deadline := time.After(10 * time.Second)
-	for {
-		if l, r := ix.Throttle(); l < 8 && r == "search_latency" {
-			break
-		}
-		select {
-		case <-searches:
-		case <-deadline:
-			l, r := ix.Throttle()
-			t.Fatalf("limit %v (%s) after slow guard searches, want below 8 for search_latency", l, r)
-		}
-	}
+	awaitSearchCut(t, ix, searches, 10*time.Second)
 	if n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); n < 1 {
 		t.Fatalf("decreases{search_latency} = %v", n)
 	}
@@ -240,17 +247,7 @@ func TestGuardRelative(t *testing.T) {
 		t.Fatalf("limit %v after the baseline, want 8", l)
 	}
 	delay.Store(int64(200 * time.Millisecond))
-	deadline := time.After(20 * time.Second)
-	for {
-		if l, r := ix.Throttle(); l < 8 && r == "search_latency" {
-			break
-		}
-		select {
-		case <-searches:
-		case <-deadline:
-			t.Fatal("searches 10 x slower than the baseline did not lower the limit")
-		}
-	}
+	awaitSearchCut(t, ix, searches, 20*time.Second)
 
 	// A baseline that cannot be measured is an error.
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
