@@ -342,14 +342,17 @@ type GuardConfig struct {
 	// against the target index. Required.
 	Queries [][]byte
 	// Target is the search latency the guard keeps the searches under:
-	// about the 90th percentile of its recent searches. Either Target or
+	// about the 90th percentile of its last 16 searches. Either Target or
 	// Relative must be set.
 	Target time.Duration
 	// Relative, when above zero, sets the target relative to the searches'
 	// own latency before this worker writes: Guard first runs
 	// BaselineSearches searches (one every 100ms at most, before the first
-	// bulk) and the target becomes Relative times their 90th percentile.
-	// 1.5 means "searches may become at most 50% slower". Overrides Target.
+	// bulk, after two that open connections) and the target becomes
+	// Relative times their median; the guard then steers on the median of
+	// its last 16 searches (a median of few samples is steady where a tail
+	// quantile is noise). 1.5 means "searches may become at most 50%
+	// slower". Overrides Target.
 	Relative float64
 	// Interval is how often one guard search runs while the worker writes:
 	// the guard's whole load. Default 2s.
@@ -371,8 +374,8 @@ const guardSettle = 8
 // a time, while this worker holds its bulks back) and returns an error if
 // those searches fail: the target could not be set. It then searches once
 // per Interval, round robin, until ctx ends, in its own goroutine. When the
-// second slowest of the last 16 searches (about their 90th percentile) is
-// above the target it steps down (limit, then bulk size, then a pause
+// second slowest of the last 16 searches (about their 90th percentile; the
+// median for a relative target) is above the target it steps down (limit, then bulk size, then a pause
 // between bulks; reason "search_latency") and waits for 8 fresh searches
 // before judging again; while that quantile is below four fifths of the
 // target it steps up, once per search. While a guard runs, only it raises
@@ -397,19 +400,23 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 		}
 		target = time.Duration(cfg.Relative * float64(base))
 		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", BaselineSearches,
-			"p90", base, "target", target)
+			"median", base, "target", target)
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.thr.guarded.Store(true)
-	go ix.steer(ctx, path, cfg.Queries, target, cfg.Interval)
+	go ix.steer(ctx, path, cfg.Queries, target, cfg.Interval, cfg.Relative > 0)
 	return target, nil
 }
 
-// baseline runs BaselineSearches searches, spaced by gap, and returns
-// their 90th percentile latency.
+// baselineWarmup is how many searches open the baseline without counting:
+// the first ones pay for new connections.
+const baselineWarmup = 2
+
+// baseline runs baselineWarmup + BaselineSearches searches, spaced by gap,
+// and returns the median latency of the last BaselineSearches.
 func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, gap time.Duration) (time.Duration, error) {
-	lat := make([]time.Duration, 0, BaselineSearches)
-	for i := 0; i < BaselineSearches; i++ {
+	lat := make([]time.Duration, 0, baselineWarmup+BaselineSearches)
+	for i := 0; i < baselineWarmup+BaselineSearches; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
@@ -424,13 +431,15 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 		ix.m.GuardLatency.Observe(d.Seconds())
 		lat = append(lat, d)
 	}
+	lat = lat[baselineWarmup:]
 	slices.Sort(lat)
-	return lat[(len(lat)*9+9)/10-1], nil
+	return lat[len(lat)/2], nil
 }
 
 // steer runs one guard search per interval until ctx ends and steps the
-// throttle by their latency (see Guard).
-func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, target, interval time.Duration) {
+// throttle by their latency (see Guard): by the median of the window when
+// relative (the baseline is a median), else by its 90th percentile.
+func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, target, interval time.Duration, relative bool) {
 	var w guardWindow
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -451,6 +460,9 @@ func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, tar
 		}
 		ix.m.GuardLatency.Observe(lat.Seconds())
 		q := w.add(lat)
+		if relative {
+			q = w.median()
+		}
 		if w.n < guardSettle {
 			continue
 		}
@@ -491,6 +503,14 @@ func (w *guardWindow) add(d time.Duration) time.Duration {
 		return top
 	}
 	return second
+}
+
+// median returns the median of the samples in the window.
+func (w *guardWindow) median() time.Duration {
+	var v [len(w.lat)]time.Duration
+	n := copy(v[:], w.lat[:min(w.n, len(w.lat))])
+	slices.Sort(v[:n])
+	return v[n/2]
 }
 
 // full reports whether the window holds 16 samples.

@@ -214,8 +214,8 @@ func TestGuardBacksOff(t *testing.T) {
 	}
 }
 
-// TestGuardRelative: a relative target is the factor times the 90th
-// percentile of the baseline searches, measured before Guard returns (so
+// TestGuardRelative: a relative target is the factor times the median of
+// the baseline searches, measured before Guard returns (so
 // before any bulk); searches that then slow down past it lower the limit.
 // A failing baseline is an error.
 func TestGuardRelative(t *testing.T) {
@@ -240,8 +240,8 @@ func TestGuardRelative(t *testing.T) {
 	if target < 30*time.Millisecond || target > 150*time.Millisecond {
 		t.Fatalf("relative target %v, want 1.5 x a baseline of about 20ms", target)
 	}
-	if n := len(searches); n < BaselineSearches {
-		t.Fatalf("Guard returned after %d baseline searches, want %d", n, BaselineSearches)
+	if n := len(searches); n < baselineWarmup+BaselineSearches {
+		t.Fatalf("Guard returned after %d baseline searches, want %d", n, baselineWarmup+BaselineSearches)
 	}
 	if l, _ := ix.Throttle(); l != 8 {
 		t.Fatalf("limit %v after the baseline, want 8", l)
@@ -289,5 +289,13 @@ func TestGuardWindowQuantile(t *testing.T) {
 	}
 	if q := w.add(2 * time.Millisecond); q != 2*time.Millisecond {
 		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
+	}
+	// The median (relative targets): the middle of what the window holds.
+	var m guardWindow
+	for _, ms := range []int{9, 1, 30, 2, 3} {
+		m.add(time.Duration(ms) * time.Millisecond)
+	}
+	if got := m.median(); got != 3*time.Millisecond {
+		t.Fatalf("median of 9,1,30,2,3 ms = %v, want 3ms", got)
 	}
 }
