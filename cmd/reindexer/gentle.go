@@ -31,8 +31,8 @@ type gentleFlags struct {
 const gentleUsage = `Gentle on the target (all off by default, which is right for an idle new
 cluster that serves no searches yet; add replay --bulk-load there):
   a cluster under canary traffic:  --target-latency 500ms --guard-query FILE
-      --search-latency-target 1.5x (adaptive concurrency; back off when
-      representative searches get 50% slower than before the worker started,
+      --search-latency-target 1.2x (adaptive concurrency; back off when
+      representative searches get 20% slower than before the worker started,
       before the node rejects anything)
   a live production cluster:       --target-latency 500ms --guard-query FILE
       --search-latency-target <your search SLO, e.g. 80ms> --max-rate N (a hard
@@ -48,8 +48,8 @@ func (g *gentleFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&g.targetLatency, "target-latency", 0, "turn on adaptive bulk concurrency: grow while bulks answer within this, halve on 429/rejected/503 or slower bulks (turn on for a cluster that serves searches); 0: off, every lane sends at will")
 	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line) run against the target index every --guard-interval; a search slower than --search-latency-target halves the concurrency (needs --target-latency)")
 	g.searchTarget = latencyTarget{abs: 200 * time.Millisecond}
-	fs.Var(&g.searchTarget, "search-latency-target", "with --guard-query: the search latency (about the 90th percentile of the guard's searches) above which the worker backs off: a duration (200ms), "+
-		"or a factor of the latency measured before the worker writes (1.5x: searches may get 50% slower; the worker measures it with 32 searches at start)")
+	fs.Var(&g.searchTarget, "search-latency-target", "with --guard-query: the search latency above which the worker backs off: a duration (200ms; the p90 of the guard's last 16 searches stays under it), "+
+		"or a factor of the median latency measured before the worker writes (1.2x: the guard's median may get 20% slower; measured with 32 searches at start)")
 	fs.DurationVar(&g.guardInterval, "guard-interval", 2*time.Second, "with --guard-query: how often one guard search runs (its whole load)")
 }
 

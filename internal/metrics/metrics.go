@@ -100,7 +100,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		GuardLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reindexer_guard_search_latency_seconds",
 			Help: "Latency of the guard searches (--guard-query).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		GuardTarget: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reindexer_guard_target_seconds",
-			Help: "The guard's search latency target in force (--search-latency-target; for a relative target such as 1.5x, that factor times the baseline measured at start); 0 without a guard."}),
+			Help: "The guard's search latency target in force (--search-latency-target; for a relative target such as 1.2x, that factor times the median measured at start); 0 without a guard."}),
 		writes: map[string]prometheus.Counter{},
 	}
 	for _, r := range []string{Created, Updated, Deleted, NotFound, Stale, Duplicate, DeadLettered, Failed} {
