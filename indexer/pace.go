@@ -392,7 +392,8 @@ const guardSettle = 8
 // median for a relative target) is above the target it steps down (limit, then bulk size, then a pause
 // between bulks; reason "search_latency") and waits for 8 fresh searches
 // before judging again; while that quantile is below four fifths of the
-// target it steps up, once per search. While a guard runs, only it raises
+// target (for a relative target: below the middle between the baseline
+// and the target) it steps up, once per search. While a guard runs, only it raises
 // the throttle (bulk answers still lower it on overload), so the worker
 // takes what searches leave free and backs off when they slow down, before
 // the node rejects anything. A guarded worker starts gentle: one bulk in
@@ -409,19 +410,25 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 	}
 	path := "/" + url.PathEscape(ix.cfg.Index) + "/_search?request_cache=false"
 	target := cfg.Target
+	raise := target * 4 / 5
 	if cfg.Relative > 0 {
 		base, err := ix.baseline(ctx, path, cfg.Queries, min(cfg.Interval, 100*time.Millisecond))
 		if err != nil {
 			return 0, err
 		}
 		target = time.Duration(cfg.Relative * float64(base))
+		// Raise while searches are in the lower half of the room the
+		// factor gives (a fixed share of the target would sit at the
+		// baseline itself for small factors: the worker's own writes would
+		// never let it climb).
+		raise = base + (target-base)/2
 		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", BaselineSearches,
 			"median", base, "target", target)
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.thr.guarded.Store(true)
 	ix.thr.startLow()
-	go ix.steer(ctx, path, cfg.Queries, target, cfg.Interval, cfg.Relative > 0)
+	go ix.steer(ctx, path, cfg.Queries, target, raise, cfg.Interval, cfg.Relative > 0)
 	return target, nil
 }
 
@@ -456,7 +463,7 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 // steer runs one guard search per interval until ctx ends and steps the
 // throttle by their latency (see Guard): by the median of the window when
 // relative (the baseline is a median), else by its 90th percentile.
-func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, target, interval time.Duration, relative bool) {
+func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, target, raise, interval time.Duration, relative bool) {
 	var w guardWindow
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -487,7 +494,7 @@ func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, tar
 		case q > target:
 			ix.thr.decrease("search_latency")
 			w = guardWindow{} // judge the step by searches made after it
-		case q <= target*4/5:
+		case q <= raise:
 			// Searches are comfortably fast: the guard, not the bulk
 			// answers, lets the worker take more.
 			ix.thr.increase()
