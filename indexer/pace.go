@@ -228,20 +228,6 @@ func (t *pacer) increase() {
 	}
 }
 
-// startLow puts the throttle at one bulk in flight of the smallest size,
-// from where a guard's fast searches raise it step by step: a guarded
-// worker starts gentle and takes more while searches stay fast, rather
-// than starting at full speed and stepping down after searches have
-// already suffered.
-func (t *pacer) startLow() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.limit = 1
-	t.setScaleLocked(minScale)
-	t.notifyLocked()
-	t.changedLocked("")
-}
-
 // The pause between bulks: its first step and its ceiling.
 const (
 	gapStep = 25 * time.Millisecond
@@ -396,9 +382,7 @@ const guardSettle = 8
 // and the target) it steps up, once per search. While a guard runs, only it raises
 // the throttle (bulk answers still lower it on overload), so the worker
 // takes what searches leave free and backs off when they slow down, before
-// the node rejects anything. A guarded worker starts gentle: one bulk in
-// flight of 1/16 the batch size, raised step by step while searches stay
-// fast. Each search is bounded by 10 x the target. It
+// the node rejects anything. Each search is bounded by 10 x the target. It
 // returns the target in force; it does nothing (and returns 0) unless
 // adaptive concurrency is on (Config.TargetLatency) and there are queries.
 func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, error) {
@@ -427,7 +411,6 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.thr.guarded.Store(true)
-	ix.thr.startLow()
 	go ix.steer(ctx, path, cfg.Queries, target, raise, cfg.Interval, cfg.Relative > 0)
 	return target, nil
 }

@@ -202,8 +202,8 @@ func TestGuardBacksOff(t *testing.T) {
 	for i := 0; i < guardSettle-1; i++ {
 		<-searches
 	}
-	if l, _ := ix.Throttle(); l != 1 || ix.BatchScale() != minScale {
-		t.Fatalf("limit %v, batch scale %v with a guard on, want a gentle start (1, %v)", l, ix.BatchScale(), minScale)
+	if l, _ := ix.Throttle(); l != 8 {
+		t.Fatalf("limit %v after %d slow searches, want 8 until the guard has seen %d", l, guardSettle-1, guardSettle)
 	}
 	awaitSearchCut(t, ix, searches, 10*time.Second)
 	if n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); n < 1 {
@@ -243,19 +243,24 @@ func TestGuardRelative(t *testing.T) {
 	if n := len(searches); n < baselineWarmup+BaselineSearches {
 		t.Fatalf("Guard returned after %d baseline searches, want %d", n, baselineWarmup+BaselineSearches)
 	}
-	if l, _ := ix.Throttle(); l != 1 || ix.BatchScale() != minScale {
-		t.Fatalf("limit %v, batch scale %v after the baseline, want a gentle start (1, %v)", l, ix.BatchScale(), minScale)
-	}
-	// Searches as fast as the baseline: the guard takes more, step by step.
-	for deadline := time.After(20 * time.Second); ix.BatchScale() == minScale; {
-		select {
-		case <-searches:
-		case <-deadline:
-			t.Fatal("searches as fast as the baseline did not raise the throttle from its gentle start")
-		}
+	if l, _ := ix.Throttle(); l != 8 {
+		t.Fatalf("limit %v after the baseline, want 8", l)
 	}
 	delay.Store(int64(200 * time.Millisecond))
 	awaitSearchCut(t, ix, searches, 20*time.Second)
+	// Back to the baseline's speed: inside the lower half between baseline
+	// and target, the guard raises the throttle again.
+	delay.Store(int64(20 * time.Millisecond))
+	level := func() float64 { l, _ := ix.Throttle(); return l + ix.BatchScale() - ix.thr.pause().Seconds() }
+	low := level()
+	for deadline := time.After(20 * time.Second); level() <= low; {
+		select {
+		case <-searches:
+			low = min(low, level())
+		case <-deadline:
+			t.Fatal("searches back at the baseline's speed did not raise the throttle")
+		}
+	}
 
 	// A baseline that cannot be measured is an error.
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
