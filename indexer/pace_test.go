@@ -181,6 +181,19 @@ func awaitSearchCut(t *testing.T, ix *Indexer, searches <-chan struct{}, within 
 	}
 }
 
+// guardIndexer returns an indexer on c with adaptive concurrency on (8 in
+// flight, 10ms bulk target), and its metrics.
+func guardIndexer(t *testing.T, c *opensearch.Client) (*Indexer, *metrics.Metrics) {
+	t.Helper()
+	m := metrics.New(nil)
+	ix, err := New(c, Config{Index: "i", TargetLatency: 10 * time.Millisecond, MaxInFlight: 8, Metrics: m,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix, m
+}
+
 var guardQuery = [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}
 
 // TestGuardBacksOff: guard searches slower than the target lower the
@@ -188,12 +201,7 @@ var guardQuery = [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}
 func TestGuardBacksOff(t *testing.T) {
 	searches := make(chan struct{}, 100)
 	c := guardServer(t, func() time.Duration { return 30 * time.Millisecond }, searches)
-	m := metrics.New(nil)
-	ix, err := New(c, Config{Index: "i", TargetLatency: 10 * time.Millisecond, MaxInFlight: 8, Metrics: m,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix, m := guardIndexer(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Target: 10 * time.Millisecond, Interval: 20 * time.Millisecond}); err != nil || target != 10*time.Millisecond {
@@ -223,12 +231,7 @@ func TestGuardRelative(t *testing.T) {
 	delay.Store(int64(20 * time.Millisecond))
 	searches := make(chan struct{}, 100)
 	c := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
-	m := metrics.New(nil)
-	ix, err := New(c, Config{Index: "i", TargetLatency: 10 * time.Millisecond, MaxInFlight: 8, Metrics: m,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix, m := guardIndexer(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 10 * time.Millisecond})
@@ -239,6 +242,9 @@ func TestGuardRelative(t *testing.T) {
 	// target is at least 30ms; well under the 200ms the searches take next.
 	if target < 30*time.Millisecond || target > 150*time.Millisecond {
 		t.Fatalf("relative target %v, want 1.5 x a baseline of about 20ms", target)
+	}
+	if g := testutil.ToFloat64(m.GuardTarget); g != target.Seconds() {
+		t.Fatalf("guard target gauge %v, want the target in force, %v", g, target.Seconds())
 	}
 	if n := len(searches); n < baselineWarmup+BaselineSearches {
 		t.Fatalf("Guard returned after %d baseline searches, want %d", n, baselineWarmup+BaselineSearches)
