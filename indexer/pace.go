@@ -149,19 +149,21 @@ func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
 // reserve books amount units at rate per second on the bucket whose next
 // free moment is *next, and returns when this request may go: the start of
 // its share, so the first request of a burst goes at once and the rate
-// holds on average. A bucket left unused banks up to rateBurst of credit
+// holds on average. A bucket left unused banks up to RateSlice of credit
 // (never more), so a moment when no lane was ready (a slow fetch, a slow
 // bulk) is made up for and the rate holds over a minute, not just as a
 // ceiling.
 func reserve(next *time.Time, now time.Time, amount, rate float64) time.Time {
-	at := latest(*next, now.Add(-rateBurst))
+	at := latest(*next, now.Add(-RateSlice))
 	*next = at.Add(time.Duration(amount / rate * float64(time.Second)))
 	return latest(at, now)
 }
 
-// rateBurst is the credit an idle rate bucket banks: a tenth of a second's
-// worth, the size of the bulks a rate cap closes.
-const rateBurst = 100 * time.Millisecond
+// RateSlice is the credit an idle rate bucket banks (MaxRate,
+// MaxBytesRate): a tenth of a second's worth. Callers that set a rate cap
+// should also close bulks at about a RateSlice's worth, so that the cap
+// reaches the cluster as a steady stream rather than bursts.
+const RateSlice = 100 * time.Millisecond
 
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -53,31 +53,28 @@ func (g *gentleFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&g.guardInterval, "guard-interval", 2*time.Second, "with --guard-query: how often one guard search runs (its whole load)")
 }
 
-// A rate cap also closes bulks at a tenth of a second's worth, so that the
-// cap reaches the cluster as a steady stream of small bulks rather than
-// one large bulk every few seconds (which a search would feel as a burst).
-const rateSlice = 10
-
 // minCappedBytes is the smallest bulk body size --max-bytes-rate closes
 // bulks at.
 const minCappedBytes = 16 << 10
 
-// capDocs returns the documents per bulk under --max-rate: at most a tenth
-// of a second's worth, never below one.
+// capDocs returns the documents per bulk under --max-rate: at most an
+// indexer.RateSlice's worth (a tenth of a second), never below one, so the
+// cap reaches the cluster as a steady stream of small bulks rather than one
+// large bulk every few seconds (which a search would feel as a burst).
 func (g *gentleFlags) capDocs(batchDocs int) int {
 	if g.maxRate <= 0 {
 		return batchDocs
 	}
-	return max(1, min(batchDocs, int(math.Ceil(g.maxRate/rateSlice))))
+	return max(1, min(batchDocs, int(math.Ceil(g.maxRate/float64(time.Second/indexer.RateSlice)))))
 }
 
-// capBytes returns the bytes per bulk under --max-bytes-rate: at most a
-// tenth of a second's worth, never below minCappedBytes.
+// capBytes returns the bytes per bulk under --max-bytes-rate: at most an
+// indexer.RateSlice's worth, never below minCappedBytes.
 func (g *gentleFlags) capBytes(batchBytes int) int {
 	if g.maxBytesRate <= 0 {
 		return batchBytes
 	}
-	return max(min(batchBytes, minCappedBytes), min(batchBytes, int(math.Ceil(g.maxBytesRate/rateSlice))))
+	return max(min(batchBytes, minCappedBytes), min(batchBytes, int(math.Ceil(g.maxBytesRate/float64(time.Second/indexer.RateSlice)))))
 }
 
 // validate checks the values and reads the guard queries.
