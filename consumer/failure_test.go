@@ -381,8 +381,9 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 		t.Fatalf("a saturated lane's partition is not paused: %v", paused)
 	}
 	next := int64(0)
-	l.close()
-	for b := l.next(); b != nil; b = l.next() {
+	for next < 95 {
+		l.flush() // the open batch goes without lingering
+		b := l.next()
 		if n := b.ib.Len(); n > 10 {
 			t.Fatalf("a batch of %d items, over BatchDocs 10", n)
 		}
@@ -396,6 +397,40 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 	}
 	if next != 95 || l.saturated {
 		t.Fatalf("%d records came out (saturated %v), want all 95 and the lane resumed", next, l.saturated)
+	}
+}
+
+// TestLaneCloseDropsBuffered: shutdown's close drops what the lane still
+// buffers (sealed and open batches, the overflow) instead of sending it:
+// a throttled worker would otherwise keep writing long past its drain
+// deadline. Nothing of it was written, so the partition's durable offset
+// (what a commit may claim) does not move.
+func TestLaneCloseDropsBuffered(t *testing.T) {
+	_, opts := fakeKafka(t, "t", 1)
+	ix, _ := scriptedIndexer(t, itemCreated, nil)
+	p, err := newPipeline(Config{Topic: handDriven, Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, BatchDocs: 10,
+		Linger: time.Hour, RevokeTimeout: 10 * time.Millisecond, Logger: quietLog()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.cl.Close()
+	l := p.lanes[0]
+	pt := &part{id: 0, lane: l, end: -1, durable: -1, committed: -1}
+	l.parts[0] = pt
+	var recs []*kgo.Record
+	for i := 0; i < 95; i++ {
+		recs = append(recs, &kgo.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: envelope(fmt.Sprintf("d%d", i), 1)})
+	}
+	l.append(pt, recs)
+	l.close()
+	if b := l.next(); b != nil {
+		t.Fatalf("a closed lane sent a batch of %d records; want everything buffered dropped", b.ib.Len())
+	}
+	if pt.durable != -1 {
+		t.Fatalf("durable offset %d after dropping unsent records, want -1", pt.durable)
+	}
+	if got := testutil.ToFloat64(p.m.BufferedBytes); got != 0 {
+		t.Fatalf("buffered bytes gauge %v after close, want 0", got)
 	}
 }
 

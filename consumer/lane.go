@@ -261,10 +261,22 @@ func (l *lane) waitDone(ctx context.Context, target uint64) bool {
 	}
 }
 
-// close makes the sender send everything buffered and exit.
+// close makes the sender exit once the batch it is sending (if any) is
+// done, and drops what is still buffered: batches sealed or opened after
+// the shutdown's flush and the overflow. Nothing of it was written, so
+// nothing of it is committed and the next reader gets it again; sending it
+// would keep a throttled worker (--max-rate, a guard) writing long after
+// its drain deadline.
 func (l *lane) close() {
 	l.mu.Lock()
 	l.closed = true
+	for _, b := range []*batch{l.sealed, l.open} {
+		if b != nil {
+			b.reset() // never sent: not counted as buffered (putBatch would uncount it)
+			l.p.batches.Put(b)
+		}
+	}
+	l.sealed, l.open, l.overflow = nil, nil, nil
 	l.kick()
 	l.mu.Unlock()
 }

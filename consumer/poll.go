@@ -100,14 +100,11 @@ func (p *pipeline) add(b *batch, pt *part, r *kgo.Record) {
 // full reports whether b is as large as a batch may get: by bulk body bytes,
 // by the bytes of the records it holds (records that failed to decode add
 // no body but are held for the dead-letter topic), or by count. The
-// limits shrink while adaptive concurrency asks for smaller bulks
-// (indexer.Indexer.BatchScale).
+// limits are the indexer's for now (indexer.Indexer.BatchLimits): smaller
+// while adaptive concurrency asks for smaller bulks or a rate is capped.
 func (p *pipeline) full(b *batch) bool {
-	if s := p.ix.BatchScale(); s < 1 {
-		return float64(max(b.ib.Size(), b.bytes)) >= s*float64(p.cfg.BatchBytes) ||
-			float64(b.ib.Len()+len(b.dead)) >= max(1, s*float64(p.cfg.BatchDocs))
-	}
-	return max(b.ib.Size(), b.bytes) >= p.cfg.BatchBytes || b.ib.Len()+len(b.dead) >= p.cfg.BatchDocs
+	docs, bytes := p.ix.BatchLimits(p.cfg.BatchDocs, p.cfg.BatchBytes)
+	return max(b.ib.Size(), b.bytes) >= bytes || b.ib.Len()+len(b.dead) >= docs
 }
 
 func (p *pipeline) getBatch() *batch {

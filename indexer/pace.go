@@ -59,9 +59,17 @@ type pacer struct {
 	// none below gapStep).
 	gap      time.Duration
 	lastStep time.Time // last additive increase
-	// guarded is set while a guard steers: then only its searches raise
-	// the limit (bulk answers can still lower it).
-	guarded  atomic.Bool
+	// guardRate is the documents per second a guard allows (0: no guard),
+	// under mu; docsRate holds the rate in force (the lower of MaxRate
+	// and guardRate, 0 for none) as float64 bits for the hot path.
+	guardRate float64
+	docsRate  atomic.Uint64
+	// sent counts the documents bulks were cleared to send: the guard
+	// measures what the worker achieves with it.
+	sent atomic.Int64
+	// held, while not nil, holds every bulk back until it is closed: a
+	// guard re-measuring its baseline.
+	held     chan struct{}
 	inflight int
 	changed  chan struct{} // closed when inflight or limit changes
 	lastCut  time.Time
@@ -78,7 +86,43 @@ func newPacer(cfg Config, onChange func(float64, string)) *pacer {
 	}
 	t.limit = t.maxInFlight
 	t.setScaleLocked(1)
+	t.docsRate.Store(math.Float64bits(t.maxRate))
 	return t
+}
+
+// hold holds every bulk back until resume.
+func (t *pacer) hold() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held == nil {
+		t.held = make(chan struct{})
+	}
+}
+
+// resume lets bulks go again after hold.
+func (t *pacer) resume() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held != nil {
+		close(t.held)
+		t.held = nil
+	}
+}
+
+// rate returns the documents per second in force: the lower of MaxRate
+// and the guard's rate, 0 when neither is set.
+func (t *pacer) rate() float64 { return math.Float64frombits(t.docsRate.Load()) }
+
+// setGuardRate sets the guard's rate (0: none).
+func (t *pacer) setGuardRate(r float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.guardRate = r
+	eff := t.maxRate
+	if r > 0 && (eff == 0 || r < eff) {
+		eff = r
+	}
+	t.docsRate.Store(math.Float64bits(eff))
 }
 
 // adaptive reports whether the concurrency limit is on.
@@ -89,6 +133,19 @@ func (t *pacer) adaptive() bool { return t.target > 0 }
 // returns how long it waited. Call release once the answer is in.
 func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
 	start := t.now()
+	for {
+		t.mu.Lock()
+		h := t.held
+		t.mu.Unlock()
+		if h == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return t.now().Sub(start), ctx.Err()
+		case <-h:
+		}
+	}
 	if t.adaptive() {
 		for {
 			t.mu.Lock()
@@ -121,12 +178,12 @@ func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
 			}
 		}
 	}
-	if t.maxRate > 0 || t.maxBytesRate > 0 {
+	if rate := t.rate(); rate > 0 || t.maxBytesRate > 0 {
 		t.mu.Lock()
 		now := t.now()
 		at := now
-		if t.maxRate > 0 {
-			at = latest(at, reserve(&t.nextDocs, now, float64(docs), t.maxRate))
+		if rate > 0 {
+			at = latest(at, reserve(&t.nextDocs, now, float64(docs), rate))
 		}
 		if t.maxBytesRate > 0 {
 			at = latest(at, reserve(&t.nextBytes, now, float64(n), t.maxBytesRate))
@@ -143,6 +200,7 @@ func (t *pacer) wait(ctx context.Context, docs, n int) (time.Duration, error) {
 			}
 		}
 	}
+	t.sent.Add(int64(docs))
 	return t.now().Sub(start), nil
 }
 
@@ -196,16 +254,13 @@ func (t *pacer) observe(latency time.Duration, overload string) {
 	case latency > t.target:
 		t.decrease("latency")
 	default:
-		if !t.guarded.Load() {
-			t.increase()
-		}
+		t.increase()
 	}
 }
 
-// increase takes one additive step back up, at most one per target latency
-// (so a stream of fast bulk answers cannot outvote the guard, which is
-// heard at most once per target latency too): first the pause between
-// bulks shrinks, then bulks grow back, then the concurrency limit.
+// increase takes one additive step back up, at most one per target
+// latency: first the pause between bulks shrinks, then bulks grow back,
+// then the concurrency limit.
 func (t *pacer) increase() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -330,8 +385,34 @@ func overloadReason(status int, retryReason string) string {
 // that batches should be filled to now: 1 unless adaptive concurrency is
 // down to one request in flight and the cluster still asks for less, then
 // it halves per decrease (down to 1/16) and grows back with fast answers.
-// Cheap enough to call per record.
+// BatchLimits applies it.
 func (ix *Indexer) BatchScale() float64 { return ix.thr.batchScale() }
+
+// MinRateBulkBytes is the smallest bulk body size a bytes rate
+// (MaxBytesRate) closes bulks at.
+const MinRateBulkBytes = 16 << 10
+
+// BatchLimits returns the documents and body bytes to close a bulk at now,
+// given the configured docs and bytes: shrunk by BatchScale, and under a
+// rate (MaxRate, MaxBytesRate, or a guard's rate) to a RateSlice's worth
+// of it, so that the rate reaches the cluster as a steady stream of small
+// bulks rather than one large bulk every few seconds, which searches feel
+// as a burst. Never below one document nor MinRateBulkBytes (unless the
+// configured size is smaller). Cheap enough to call per record.
+func (ix *Indexer) BatchLimits(docs, bytes int) (int, int) {
+	if s := ix.thr.batchScale(); s < 1 {
+		docs = max(1, int(s*float64(docs)))
+		bytes = max(1, int(s*float64(bytes)))
+	}
+	const slices = float64(time.Second / RateSlice)
+	if r := ix.thr.rate(); r > 0 {
+		docs = max(1, min(docs, int(math.Ceil(r/slices))))
+	}
+	if r := ix.thr.maxBytesRate; r > 0 {
+		bytes = min(bytes, max(MinRateBulkBytes, int(math.Ceil(r/slices))))
+	}
+	return docs, bytes
+}
 
 // Throttle reports the adaptive concurrency limit (MaxInFlight when
 // adaptive concurrency is off) and the reason of its last decrease ("" if
@@ -357,64 +438,137 @@ type GuardConfig struct {
 	// slower". Overrides Target.
 	Relative float64
 	// Interval is how often one guard search runs while the worker writes:
-	// the guard's whole load. Default 2s.
+	// the guard's whole load. Default 500ms.
 	Interval time.Duration
+	// StartRate is the documents per second the worker starts at once the
+	// guard steers; it doubles from there until searches first slow down.
+	// Default DefaultGuardStartRate.
+	StartRate float64
 }
 
 // BaselineSearches is how many searches measure the baseline of a relative
 // guard target.
 const BaselineSearches = 32
 
+// Guard rate steps: the rate a guard starts at, the least it goes down
+// to, and its multiplicative decrease (the first one, which ends the
+// doubling start, halves).
+const (
+	DefaultGuardStartRate = 500.0
+	minGuardRate          = 10.0
+	guardCut              = 0.7
+	guardStep             = 1.1
+)
+
 // guardSettle is how many fresh guard searches a decision needs after a
-// step down: a step takes a few searches to show, and one slow outlier is
-// not the tail.
-const guardSettle = 8
+// step: a step takes a few searches to show, one slow outlier is not the
+// tail, and the median of fewer is noise.
+const guardSettle = 16
+
+// A relative guard re-measures its baseline every guardRebaseEvery
+// intervals: it holds the worker's bulks back for one interval, then takes
+// the median of guardRebaseSearches searches (about 7% of the time
+// without writes). The node's own latency drifts over a long replay (a
+// million updates leave deleted documents and more segments behind); a
+// baseline taken once at start becomes unreachable and the worker would
+// crawl at the floor. The new baseline may be lower than the old, or up
+// to guardRebaseGrowth times it (merges the worker caused still run while
+// it pauses: a baseline that could follow them freely would ratchet up).
+const (
+	guardRebaseEvery    = 120
+	guardRebaseSearches = 8
+	guardRebaseGrowth   = 1.1
+)
 
 // Guard starts the guard: representative searches against the target
-// index that steer the adaptive throttle by their latency. With a relative
-// target it first measures the baseline (BaselineSearches searches, one at
-// a time, while this worker holds its bulks back) and returns an error if
-// those searches fail: the target could not be set. It then searches once
-// per Interval, round robin, until ctx ends, in its own goroutine. When the
-// second slowest of the last 16 searches (about their 90th percentile; the
-// median for a relative target) is above the target it steps down (limit, then bulk size, then a pause
-// between bulks; reason "search_latency") and waits for 8 fresh searches
-// before judging again; while that quantile is below four fifths of the
-// target (for a relative target: below the middle between the baseline
-// and the target) it steps up, once per search. While a guard runs, only it raises
-// the throttle (bulk answers still lower it on overload), so the worker
-// takes what searches leave free and backs off when they slow down, before
-// the node rejects anything. Each search is bounded by 10 x the target. It
-// returns the target in force; it does nothing (and returns 0) unless
-// adaptive concurrency is on (Config.TargetLatency) and there are queries.
+// index that steer the documents per second the worker sends by their
+// latency. With a relative target it first measures the baseline
+// (BaselineSearches searches, one at a time, while this worker holds its
+// bulks back) and returns an error if those searches fail: the target
+// could not be set. It then searches once per Interval, round robin, until
+// ctx ends, in its own goroutine, and paces the bulks of every lane to its
+// rate (as MaxRate does, and never above MaxRate), in bulks of a
+// RateSlice's worth (BatchLimits): a steady stream, which searches feel
+// far less than the same documents in large bursts.
+//
+// The rate starts at StartRate and doubles every 8 searches while they
+// are fast; the first time the searches' quantile (the second slowest of
+// the last 16, about their 90th percentile; the median for a relative
+// target) is above the target, it halves and from then on falls to 70%
+// when above the target and grows by 10% while the quantile is below four
+// fifths of the target (for a relative target: below the middle between
+// the baseline and the target), each step judged by 8 searches made after
+// the previous one. It never rises above twice what the worker achieved
+// over those searches (a worker held back by something else does not bank
+// a rate it would then send at once) nor falls below 10 documents per
+// second. Each step down counts in reindexer_throttle_decreases_total
+// (reason "search_latency", or "search_error" for a failed search, or
+// "search_429"/"search_503" for a rejected one) and sets the reason
+// Throttle reports; GuardRate and the reindexer_guard_rate gauge give the
+// rate in force. Each search is bounded by 10 x the target. Guard returns
+// the target in force; it does nothing (and returns 0) without queries or
+// a target.
 func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, error) {
-	if !ix.thr.adaptive() || len(cfg.Queries) == 0 || (cfg.Target <= 0 && cfg.Relative <= 0) {
+	if len(cfg.Queries) == 0 || (cfg.Target <= 0 && cfg.Relative <= 0) {
 		return 0, nil
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 2 * time.Second
+		cfg.Interval = 500 * time.Millisecond
+	}
+	if cfg.StartRate <= 0 {
+		cfg.StartRate = DefaultGuardStartRate
 	}
 	path := "/" + url.PathEscape(ix.cfg.Index) + "/_search?request_cache=false"
 	target := cfg.Target
 	raise := target * 4 / 5
+	var base time.Duration
 	if cfg.Relative > 0 {
-		base, err := ix.baseline(ctx, path, cfg.Queries, min(cfg.Interval, 100*time.Millisecond))
+		var err error
+		base, err = ix.baseline(ctx, path, cfg.Queries, min(cfg.Interval, 100*time.Millisecond))
 		if err != nil {
 			return 0, err
 		}
-		target = time.Duration(cfg.Relative * float64(base))
-		// Raise while searches are in the lower half of the room the
-		// factor gives (a fixed share of the target would sit at the
-		// baseline itself for small factors: the worker's own writes would
-		// never let it climb).
-		raise = base + (target-base)/2
+		target, raise = relativeTarget(base, cfg.Relative)
 		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", BaselineSearches,
 			"median", base, "target", target)
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
-	ix.thr.guarded.Store(true)
-	go ix.steer(ctx, path, cfg.Queries, target, raise, cfg.Interval, cfg.Relative > 0)
+	ix.setGuardRate(cfg.StartRate, "")
+	g := &guard{ix: ix, path: path, queries: cfg.Queries, target: target, raise: raise, interval: cfg.Interval,
+		relative: cfg.Relative > 0, factor: cfg.Relative, base: base, rate: cfg.StartRate}
+	go g.steer(ctx)
 	return target, nil
+}
+
+// relativeTarget returns the target and the raise threshold of a factor
+// over base: the guard raises while searches are in the lower half of the
+// room the factor gives (a fixed share of the target would sit at the
+// baseline itself for small factors: the worker's own writes would never
+// let it climb).
+func relativeTarget(base time.Duration, factor float64) (target, raise time.Duration) {
+	target = time.Duration(factor * float64(base))
+	return target, base + (target-base)/2
+}
+
+// GuardRate returns the documents per second a guard allows now (0 when
+// no guard runs).
+func (ix *Indexer) GuardRate() float64 {
+	ix.thr.mu.Lock()
+	defer ix.thr.mu.Unlock()
+	return ix.thr.guardRate
+}
+
+// setGuardRate sets the guard's rate; a non-empty reason records a step
+// down.
+func (ix *Indexer) setGuardRate(r float64, reason string) {
+	ix.thr.setGuardRate(r)
+	ix.m.GuardRate.Set(r)
+	if reason != "" {
+		ix.thr.mu.Lock()
+		ix.thr.reason = reason
+		ix.thr.mu.Unlock()
+		ix.m.ThrottleDecreases.WithLabelValues(reason).Inc()
+	}
 }
 
 // baselineWarmup is how many searches open the baseline without counting:
@@ -433,7 +587,7 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 			case <-time.After(gap):
 			}
 		}
-		d, err := ix.search(ctx, path, queries[i%len(queries)], time.Minute)
+		d, _, err := ix.search(ctx, path, queries[i%len(queries)], time.Minute)
 		if err != nil {
 			return 0, fmt.Errorf("guard baseline: %w (the index must exist and the queries run; or give an absolute --search-latency-target)", err)
 		}
@@ -445,46 +599,136 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 	return lat[len(lat)/2], nil
 }
 
+// guard is one running guard (see Indexer.Guard).
+type guard struct {
+	ix            *Indexer
+	path          string
+	queries       [][]byte
+	target, raise time.Duration
+	interval      time.Duration
+	relative      bool
+
+	factor   float64       // Relative
+	base     time.Duration // the baseline in force (relative)
+	rate     float64       // documents per second allowed
+	started  bool          // the doubling start has ended
+	w        guardWindow
+	fromDocs int64     // documents sent when the window began
+	fromAt   time.Time // and when
+}
+
 // steer runs one guard search per interval until ctx ends and steps the
-// throttle by their latency (see Guard): by the median of the window when
-// relative (the baseline is a median), else by its 90th percentile.
-func (ix *Indexer) steer(ctx context.Context, path string, queries [][]byte, target, raise, interval time.Duration, relative bool) {
-	var w guardWindow
-	tick := time.NewTicker(interval)
+// rate by their latency (see Indexer.Guard).
+func (g *guard) steer(ctx context.Context) {
+	tick := time.NewTicker(g.interval)
 	defer tick.Stop()
+	defer g.ix.thr.resume() // never leave the worker held
+	g.reset()
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		lat, err := ix.search(ctx, path, queries[i%len(queries)], 10*target)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			ix.warn("guard search failed", "index", ix.cfg.Index, "err", err)
-			ix.thr.decrease("search_error")
+		if g.relative && i > 0 && i%guardRebaseEvery == 0 {
+			g.rebase(ctx, tick.C)
 			continue
 		}
-		ix.m.GuardLatency.Observe(lat.Seconds())
-		q := w.add(lat)
-		if relative {
-			q = w.median()
-		}
-		if w.n < guardSettle {
-			continue
+		lat, rejected, err := g.ix.search(ctx, g.path, g.queries[i%len(g.queries)], 10*g.target)
+		if ctx.Err() != nil {
+			return
 		}
 		switch {
-		case q > target:
-			ix.thr.decrease("search_latency")
-			w = guardWindow{} // judge the step by searches made after it
-		case q <= raise:
-			// Searches are comfortably fast: the guard, not the bulk
-			// answers, lets the worker take more.
-			ix.thr.increase()
+		case err != nil:
+			g.ix.warn("guard search failed", "index", g.ix.cfg.Index, "err", err)
+			g.cut("search_error")
+			continue
+		case rejected != "":
+			g.cut(rejected)
+			continue
+		}
+		g.ix.m.GuardLatency.Observe(lat.Seconds())
+		if q := g.w.add(lat, g.relative); g.w.n >= guardSettle {
+			g.judge(q)
 		}
 	}
+}
+
+// rebase re-measures a relative guard's baseline with the worker's bulks
+// held back (see guardRebaseEvery); tick paces its searches.
+func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
+	g.ix.thr.hold()
+	defer g.ix.thr.resume()
+	lat := make([]time.Duration, 0, guardRebaseSearches)
+	for i := -1; i < guardRebaseSearches; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+		if i < 0 {
+			continue // one interval for the bulks in flight to finish
+		}
+		d, rejected, err := g.ix.search(ctx, g.path, g.queries[i%len(g.queries)], 10*g.target)
+		if err != nil || rejected != "" {
+			return // keep the baseline; the steering loop hears of it
+		}
+		g.ix.m.GuardLatency.Observe(d.Seconds())
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	base := min(lat[len(lat)/2], time.Duration(guardRebaseGrowth*float64(g.base)))
+	g.base = base
+	g.target, g.raise = relativeTarget(base, g.factor)
+	g.ix.m.GuardTarget.Set(g.target.Seconds())
+	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", guardRebaseSearches,
+		"median", lat[len(lat)/2], "baseline", base, "target", g.target, "rate", g.rate)
+	g.reset()
+}
+
+// judge steps the rate by q, the window's quantile.
+func (g *guard) judge(q time.Duration) {
+	switch {
+	case q > g.target:
+		g.cut("search_latency")
+	case q <= g.raise:
+		r := g.rate * guardStep
+		if !g.started {
+			r = g.rate * 2
+		}
+		// Not above twice what the worker achieved meanwhile: a rate it
+		// does not reach says nothing about what searches would feel.
+		if span := time.Since(g.fromAt).Seconds(); span > 0 {
+			achieved := float64(g.ix.thr.sent.Load()-g.fromDocs) / span
+			r = min(r, max(2*achieved, g.rate))
+		}
+		if r > g.rate {
+			g.rate = r
+			g.ix.setGuardRate(r, "")
+		}
+		g.reset()
+	}
+}
+
+// cut steps the rate down for reason: halves it the first time (ending the
+// doubling start), else to guardCut of it.
+func (g *guard) cut(reason string) {
+	f := guardCut
+	if !g.started {
+		f, g.started = 0.5, true
+	}
+	if g.rate > minGuardRate {
+		g.rate = max(minGuardRate, g.rate*f)
+		g.ix.setGuardRate(g.rate, reason)
+	}
+	g.reset()
+}
+
+// reset starts a fresh window: the next decision is judged by searches
+// made after this step.
+func (g *guard) reset() {
+	g.w = guardWindow{}
+	g.fromDocs, g.fromAt = g.ix.thr.sent.Load(), time.Now()
 }
 
 // guardWindow holds the latencies of the last guard searches and gives a
@@ -496,9 +740,12 @@ type guardWindow struct {
 	n   int
 }
 
-func (w *guardWindow) add(d time.Duration) time.Duration {
+func (w *guardWindow) add(d time.Duration, median bool) time.Duration {
 	w.lat[w.n%len(w.lat)] = d
 	w.n++
+	if median {
+		return w.median()
+	}
 	top, second := time.Duration(0), time.Duration(0)
 	for _, v := range w.lat[:min(w.n, len(w.lat))] {
 		switch {
@@ -525,13 +772,15 @@ func (w *guardWindow) median() time.Duration {
 // full reports whether the window holds 16 samples.
 func (w *guardWindow) full() bool { return w.n >= len(w.lat) }
 
-// search runs one search and returns its latency.
-func (ix *Indexer) search(ctx context.Context, path string, body []byte, timeout time.Duration) (time.Duration, error) {
+// search runs one search and returns its latency, or the reason it was
+// rejected ("search_429", "search_503"). A search that times out returns
+// how long it waited: slow is the answer.
+func (ix *Indexer) search(ctx context.Context, path string, body []byte, timeout time.Duration) (time.Duration, string, error) {
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(sctx, http.MethodPost, path, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("guard search on %s: %w", ix.cfg.Index, err)
+		return 0, "", fmt.Errorf("guard search on %s: %w", ix.cfg.Index, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()
@@ -541,17 +790,18 @@ func (ix *Indexer) search(ctx context.Context, path string, body []byte, timeout
 			res.Body.Close()
 		}
 		if sctx.Err() != nil && ctx.Err() == nil {
-			return time.Since(start), nil // timed out: slow is the answer
+			return time.Since(start), "", nil
 		}
-		return 0, fmt.Errorf("guard search on %s: %w", ix.cfg.Index, err)
+		return 0, "", fmt.Errorf("guard search on %s: %w", ix.cfg.Index, err)
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	lat := time.Since(start)
-	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
-		ix.thr.decrease("search_" + fmt.Sprint(res.StatusCode))
-	} else if res.StatusCode >= 300 {
-		return 0, fmt.Errorf("guard search on %s: HTTP %d", ix.cfg.Index, res.StatusCode)
+	switch {
+	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable:
+		return lat, "search_" + fmt.Sprint(res.StatusCode), nil
+	case res.StatusCode >= 300:
+		return 0, "", fmt.Errorf("guard search on %s: HTTP %d", ix.cfg.Index, res.StatusCode)
 	}
-	return lat, nil
+	return lat, "", nil
 }

@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"io"
+	"math"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -163,20 +164,32 @@ func guardServer(t *testing.T, slow func() time.Duration, searches chan<- struct
 	return c
 }
 
-// awaitSearchCut waits, search by search, until the guard has lowered the
-// limit below 8 for search_latency, failing after within.
-func awaitSearchCut(t *testing.T, ix *Indexer, searches <-chan struct{}, within time.Duration) {
+// awaitSearchCut waits, search by search, until the guard has lowered
+// its rate below below for search_latency, failing after within.
+func awaitSearchCut(t *testing.T, ix *Indexer, below float64, searches <-chan struct{}, within time.Duration) {
 	t.Helper()
 	deadline := time.After(within)
 	for {
-		if l, r := ix.Throttle(); l < 8 && r == "search_latency" {
+		if r, why := ix.GuardRate(), ix.reason(); r < below && why == "search_latency" {
 			return
 		}
 		select {
 		case <-searches:
 		case <-deadline:
-			l, r := ix.Throttle()
-			t.Fatalf("limit %v (%s) after slow guard searches, want below 8 for search_latency", l, r)
+			t.Fatalf("guard rate %v (last cut: %s) after slow guard searches, want below %v for search_latency", ix.GuardRate(), ix.reason(), below)
+		}
+	}
+}
+
+// reason is the throttle's last decrease reason.
+func (ix *Indexer) reason() string { _, r := ix.Throttle(); return r }
+
+// send stands in for the worker: it sends bulks of 10 documents as fast
+// as the pacer lets it until ctx ends.
+func send(ctx context.Context, ix *Indexer) {
+	for ctx.Err() == nil {
+		if _, err := ix.thr.wait(ctx, 10, 1000); err == nil {
+			ix.thr.release()
 		}
 	}
 }
@@ -197,35 +210,115 @@ func guardIndexer(t *testing.T, c *opensearch.Client) (*Indexer, *metrics.Metric
 var guardQuery = [][]byte{[]byte(`{"query":{"match":{"body":"x"}}}`)}
 
 // TestGuardBacksOff: guard searches slower than the target lower the
-// limit once the guard has seen enough of them; one search per interval.
+// guard's rate once the guard has seen enough of them (the first cut
+// halves it, later ones take it to 70%); one search per interval; the
+// rate paces the worker.
 func TestGuardBacksOff(t *testing.T) {
 	searches := make(chan struct{}, 100)
 	c := guardServer(t, func() time.Duration { return 30 * time.Millisecond }, searches)
 	ix, m := guardIndexer(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Target: 10 * time.Millisecond, Interval: 20 * time.Millisecond}); err != nil || target != 10*time.Millisecond {
+	if target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Target: 10 * time.Millisecond, Interval: 20 * time.Millisecond, StartRate: 1000}); err != nil || target != 10*time.Millisecond {
 		t.Fatalf("Guard: %v, %v", target, err)
+	}
+	if r := ix.GuardRate(); r != 1000 {
+		t.Fatalf("guard rate %v at start, want StartRate 1000", r)
 	}
 	for i := 0; i < guardSettle-1; i++ {
 		<-searches
 	}
-	if l, _ := ix.Throttle(); l != 8 {
-		t.Fatalf("limit %v after %d slow searches, want 8 until the guard has seen %d", l, guardSettle-1, guardSettle)
+	if r := ix.GuardRate(); r != 1000 {
+		t.Fatalf("guard rate %v after %d slow searches, want 1000 until the guard has seen %d", r, guardSettle-1, guardSettle)
 	}
-	awaitSearchCut(t, ix, searches, 10*time.Second)
-	if n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); n < 1 {
-		t.Fatalf("decreases{search_latency} = %v", n)
+	awaitSearchCut(t, ix, 1000, searches, 10*time.Second)
+	if r := ix.GuardRate(); r != 500 {
+		t.Fatalf("guard rate %v after the first cut, want half of 1000", r)
+	}
+	awaitSearchCut(t, ix, 500, searches, 10*time.Second)
+	if r := ix.GuardRate(); r != 350 {
+		t.Fatalf("guard rate %v after the second cut, want 70%% of 500", r)
+	}
+	if n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); n < 2 {
+		t.Fatalf("decreases{search_latency} = %v, want 2", n)
 	}
 	if g := testutil.ToFloat64(m.GuardTarget); g != 0.01 {
 		t.Fatalf("guard target gauge %v, want 0.01", g)
 	}
+	if g := testutil.ToFloat64(m.GuardRate); g != ix.GuardRate() {
+		t.Fatalf("guard rate gauge %v, want %v", g, ix.GuardRate())
+	}
+	// The rate paces the worker: the pacer's bucket banks at most
+	// RateSlice, so a second of sending carries at most rate + rate/10
+	// documents (and the first bulk).
+	for ix.GuardRate() > minGuardRate {
+		<-searches
+	}
+	rate := ix.GuardRate()
+	sctx, stop := context.WithTimeout(ctx, time.Second)
+	defer stop()
+	before := ix.thr.sent.Load()
+	send(sctx, ix)
+	if n := float64(ix.thr.sent.Load() - before); n > rate*1.1+20 || n < rate*0.5 {
+		t.Fatalf("%v documents sent in a second at a guard rate of %v", n, rate)
+	}
+}
+
+// TestGuardSteps: the guard's rate doubles while searches are fast, but
+// never above twice what the worker achieved; the first slow window halves
+// it, later ones take it to 70%, never below minGuardRate; fast searches
+// after that raise it by a tenth; searches between the raise threshold and
+// the target hold it.
+func TestGuardSteps(t *testing.T) {
+	ix, m := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
+	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 100}
+	ix.setGuardRate(g.rate, "")
+	g.reset()
+	// sent pretends the worker sent n documents over the last second.
+	sent := func(n int64) {
+		g.fromAt = time.Now().Add(-time.Second)
+		ix.thr.sent.Add(n)
+	}
+	step := func(q time.Duration, want float64) {
+		t.Helper()
+		g.judge(q)
+		if math.Abs(g.rate-want) > want*1e-4 || ix.GuardRate() != g.rate || testutil.ToFloat64(m.GuardRate) != g.rate {
+			t.Fatalf("after a window at %v: rate %v (pacer %v, gauge %v), want %v", q, g.rate, ix.GuardRate(), testutil.ToFloat64(m.GuardRate), want)
+		}
+	}
+	step(10*time.Millisecond, 100) // nothing sent: nothing to double
+	sent(100)
+	step(10*time.Millisecond, 200) // doubling
+	sent(130)
+	step(10*time.Millisecond, 260) // at most twice what was achieved
+	sent(300)
+	step(45*time.Millisecond, 260) // between raise and target: hold
+	step(60*time.Millisecond, 130) // first cut: half
+	if ix.reason() != "search_latency" {
+		t.Fatalf("last cut %q, want search_latency", ix.reason())
+	}
+	step(60*time.Millisecond, 130*guardCut) // later cuts: 70%
+	sent(1000)
+	step(10*time.Millisecond, 130*guardCut*guardStep) // after the start: a tenth
+	for i := 0; i < 20; i++ {
+		g.judge(time.Second)
+	}
+	if g.rate != minGuardRate {
+		t.Fatalf("rate %v after many slow windows, want the floor %v", g.rate, minGuardRate)
+	}
+	// At the floor a slow window is no step down.
+	n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency"))
+	g.judge(time.Second)
+	if after := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); after != n || n < 3 {
+		t.Fatalf("decreases{search_latency} = %v, then %v at the floor; want at least 3, then unchanged", n, after)
+	}
 }
 
 // TestGuardRelative: a relative target is the factor times the median of
-// the baseline searches, measured before Guard returns (so
-// before any bulk); searches that then slow down past it lower the limit.
-// A failing baseline is an error.
+// the baseline searches, measured before Guard returns (so before any
+// bulk); searches that then slow down past it lower the rate, and back at
+// the baseline's speed they raise it again. A failing baseline is an
+// error.
 func TestGuardRelative(t *testing.T) {
 	var delay atomic.Int64
 	delay.Store(int64(20 * time.Millisecond))
@@ -249,22 +342,22 @@ func TestGuardRelative(t *testing.T) {
 	if n := len(searches); n < baselineWarmup+BaselineSearches {
 		t.Fatalf("Guard returned after %d baseline searches, want %d", n, baselineWarmup+BaselineSearches)
 	}
-	if l, _ := ix.Throttle(); l != 8 {
-		t.Fatalf("limit %v after the baseline, want 8", l)
+	if r := ix.GuardRate(); r != DefaultGuardStartRate {
+		t.Fatalf("guard rate %v after the baseline, want %v", r, DefaultGuardStartRate)
 	}
+	go send(ctx, ix)
 	delay.Store(int64(200 * time.Millisecond))
-	awaitSearchCut(t, ix, searches, 20*time.Second)
+	awaitSearchCut(t, ix, DefaultGuardStartRate, searches, 20*time.Second)
 	// Back to the baseline's speed: inside the lower half between baseline
-	// and target, the guard raises the throttle again.
+	// and target, the guard raises the rate again.
 	delay.Store(int64(20 * time.Millisecond))
-	level := func() float64 { l, _ := ix.Throttle(); return l + ix.BatchScale() - ix.thr.pause().Seconds() }
-	low := level()
-	for deadline := time.After(20 * time.Second); level() <= low; {
+	low := ix.GuardRate()
+	for deadline := time.After(20 * time.Second); ix.GuardRate() <= low; {
 		select {
 		case <-searches:
-			low = min(low, level())
+			low = min(low, ix.GuardRate())
 		case <-deadline:
-			t.Fatal("searches back at the baseline's speed did not raise the throttle")
+			t.Fatal("searches back at the baseline's speed did not raise the rate")
 		}
 	}
 
@@ -278,7 +371,7 @@ func TestGuardRelative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bix, err := New(bc, Config{Index: "missing", TargetLatency: 10 * time.Millisecond, Metrics: metrics.New(nil),
+	bix, err := New(bc, Config{Index: "missing", Metrics: metrics.New(nil),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -288,33 +381,149 @@ func TestGuardRelative(t *testing.T) {
 	}
 }
 
+// TestBatchLimits: a rate (MaxRate, MaxBytesRate, a guard's) closes bulks
+// at a RateSlice's worth (never above the configured size, never empty,
+// bytes never below MinRateBulkBytes), so the rate reaches the cluster
+// as a stream of small bulks; the lower of MaxRate and the guard's rate
+// counts.
+func TestBatchLimits(t *testing.T) {
+	c := guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1))
+	for _, tc := range []struct {
+		cfg                 Config
+		guard               float64
+		docs, bytes         int
+		wantDocs, wantBytes int
+	}{
+		{Config{}, 0, 5000, 2 << 20, 5000, 2 << 20},
+		{Config{MaxRate: 250}, 0, 5000, 2 << 20, 25, 2 << 20},
+		{Config{MaxRate: 4000}, 0, 5000, 2 << 20, 400, 2 << 20},
+		{Config{MaxRate: 100000}, 0, 5000, 2 << 20, 5000, 2 << 20},
+		{Config{MaxRate: 0.5}, 0, 5000, 2 << 20, 1, 2 << 20},
+		{Config{MaxBytesRate: 1 << 20}, 0, 5000, 2 << 20, 5000, 104858},
+		{Config{MaxBytesRate: 1000}, 0, 5000, 2 << 20, 5000, 16 << 10},
+		{Config{MaxBytesRate: 1000}, 0, 5000, 8 << 10, 5000, 8 << 10},
+		{Config{}, 3000, 5000, 2 << 20, 300, 2 << 20},
+		{Config{MaxRate: 1000}, 3000, 5000, 2 << 20, 100, 2 << 20},
+		{Config{MaxRate: 5000}, 3000, 5000, 2 << 20, 300, 2 << 20},
+	} {
+		tc.cfg.Index, tc.cfg.Metrics = "i", metrics.New(nil)
+		ix, err := New(c, tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.guard > 0 {
+			ix.setGuardRate(tc.guard, "")
+		}
+		if d, b := ix.BatchLimits(tc.docs, tc.bytes); d != tc.wantDocs || b != tc.wantBytes {
+			t.Errorf("max rate %v, bytes rate %v, guard %v on (%d docs, %d bytes): got (%d, %d), want (%d, %d)",
+				tc.cfg.MaxRate, tc.cfg.MaxBytesRate, tc.guard, tc.docs, tc.bytes, d, b, tc.wantDocs, tc.wantBytes)
+		}
+	}
+}
+
 func TestGuardWindowQuantile(t *testing.T) {
 	var w guardWindow
-	if q := w.add(5 * time.Millisecond); q != 5*time.Millisecond {
+	if q := w.add(5*time.Millisecond, false); q != 5*time.Millisecond {
 		t.Fatalf("one sample: %v", q)
 	}
 	for i := 0; i < 14; i++ {
-		w.add(time.Millisecond)
+		w.add(time.Millisecond, false)
 	}
 	if w.full() {
 		t.Fatal("full after 15 samples")
 	}
-	if q := w.add(9 * time.Millisecond); q != 5*time.Millisecond || !w.full() {
+	if q := w.add(9*time.Millisecond, false); q != 5*time.Millisecond || !w.full() {
 		t.Fatalf("quantile %v (full %v), want the second largest, 5ms", q, w.full())
 	}
 	// The oldest samples leave the window.
 	for i := 0; i < 16; i++ {
-		w.add(2 * time.Millisecond)
+		w.add(2*time.Millisecond, false)
 	}
-	if q := w.add(2 * time.Millisecond); q != 2*time.Millisecond {
+	if q := w.add(2*time.Millisecond, false); q != 2*time.Millisecond {
 		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
 	}
 	// The median (relative targets): the middle of what the window holds.
 	var m guardWindow
 	for _, ms := range []int{9, 1, 30, 2, 3} {
-		m.add(time.Duration(ms) * time.Millisecond)
+		m.add(time.Duration(ms)*time.Millisecond, true)
 	}
 	if got := m.median(); got != 3*time.Millisecond {
 		t.Fatalf("median of 9,1,30,2,3 ms = %v, want 3ms", got)
+	}
+}
+
+// TestPacerHold: while held, no bulk goes (a cancelled context still ends
+// the wait); resume lets them go.
+func TestPacerHold(t *testing.T) {
+	ix, _ := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
+	ix.thr.hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ix.thr.wait(ctx, 1, 1); err == nil {
+		t.Fatal("wait on a held pacer with a cancelled context: no error")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := ix.thr.wait(context.Background(), 1, 1)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("wait returned while held: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	ix.thr.resume()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ix.thr.release()
+}
+
+// TestGuardRebase: a relative guard re-measures its baseline every
+// guardRebaseEvery searches with the worker held back, so a node that got
+// slower on its own (not because of the worker) moves the target up, by
+// at most guardRebaseGrowth per re-measure; the worker is never left held
+// when the guard stops.
+func TestGuardRebase(t *testing.T) {
+	var delay atomic.Int64
+	delay.Store(int64(10 * time.Millisecond))
+	searches := make(chan struct{}, 1000)
+	c := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
+	ix, m := guardIndexer(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delay.Store(int64(40 * time.Millisecond)) // the node is slower now, for good
+	var held bool
+	for deadline := time.After(30 * time.Second); testutil.ToFloat64(m.GuardTarget) <= first.Seconds(); {
+		select {
+		case <-searches:
+			ix.thr.mu.Lock()
+			held = held || ix.thr.held != nil
+			ix.thr.mu.Unlock()
+		case <-deadline:
+			t.Fatalf("target %v s after the node slowed down, want above the first %v", testutil.ToFloat64(m.GuardTarget), first)
+		}
+	}
+	if !held {
+		t.Fatal("the re-measure did not hold the worker back")
+	}
+	if got, limit := testutil.ToFloat64(m.GuardTarget), first.Seconds()*guardRebaseGrowth*1.0001; got > limit {
+		t.Fatalf("target %v s after one re-measure, want at most %v", got, limit)
+	}
+	cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ix.thr.mu.Lock()
+		h := ix.thr.held
+		ix.thr.mu.Unlock()
+		if h == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker is still held after the guard stopped")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -46,35 +46,11 @@ func (g *gentleFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&g.maxRate, "max-rate", 0, "cap on documents per second sent by all lanes together (retries included); also closes bulks at a tenth of a second's worth, a steady stream instead of bursts; 0: no cap")
 	fs.Float64Var(&g.maxBytesRate, "max-bytes-rate", 0, "cap on bulk body bytes per second; also closes bulks at a tenth of a second's worth (at least 16KiB); 0: no cap")
 	fs.DurationVar(&g.targetLatency, "target-latency", 0, "turn on adaptive bulk concurrency: grow while bulks answer within this, halve on 429/rejected/503 or slower bulks (turn on for a cluster that serves searches); 0: off, every lane sends at will")
-	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line) run against the target index every --guard-interval; a search slower than --search-latency-target halves the concurrency (needs --target-latency)")
+	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line) run against the target index every --guard-interval; the worker's documents per second start at 500 and follow them: double while the searches stay fast, then down to 70% while they are slower than --search-latency-target and up by 10% while they are well under it, sent as a steady stream of small bulks")
 	g.searchTarget = latencyTarget{abs: 200 * time.Millisecond}
 	fs.Var(&g.searchTarget, "search-latency-target", "with --guard-query: the search latency above which the worker backs off: a duration (200ms; the p90 of the guard's last 16 searches stays under it), "+
 		"or a factor of the median latency measured before the worker writes (1.2x: the guard's median may get 20% slower; measured with 32 searches at start)")
-	fs.DurationVar(&g.guardInterval, "guard-interval", 2*time.Second, "with --guard-query: how often one guard search runs (its whole load)")
-}
-
-// minCappedBytes is the smallest bulk body size --max-bytes-rate closes
-// bulks at.
-const minCappedBytes = 16 << 10
-
-// capDocs returns the documents per bulk under --max-rate: at most an
-// indexer.RateSlice's worth (a tenth of a second), never below one, so the
-// cap reaches the cluster as a steady stream of small bulks rather than one
-// large bulk every few seconds (which a search would feel as a burst).
-func (g *gentleFlags) capDocs(batchDocs int) int {
-	if g.maxRate <= 0 {
-		return batchDocs
-	}
-	return max(1, min(batchDocs, int(math.Ceil(g.maxRate/float64(time.Second/indexer.RateSlice)))))
-}
-
-// capBytes returns the bytes per bulk under --max-bytes-rate: at most an
-// indexer.RateSlice's worth, never below minCappedBytes.
-func (g *gentleFlags) capBytes(batchBytes int) int {
-	if g.maxBytesRate <= 0 {
-		return batchBytes
-	}
-	return max(min(batchBytes, minCappedBytes), min(batchBytes, int(math.Ceil(g.maxBytesRate/float64(time.Second/indexer.RateSlice)))))
+	fs.DurationVar(&g.guardInterval, "guard-interval", 500*time.Millisecond, "with --guard-query: how often one guard search runs (its whole load)")
 }
 
 // validate checks the values and reads the guard queries.
@@ -88,8 +64,6 @@ func (g *gentleFlags) validate() ([][]byte, error) {
 		return nil, usageError{fmt.Errorf("flag --target-latency must not be negative, got %s", g.targetLatency)}
 	case g.guardQuery == "":
 		return nil, nil
-	case g.targetLatency == 0:
-		return nil, usageError{fmt.Errorf("flag --guard-query needs --target-latency (the guard lowers the adaptive concurrency limit)")}
 	case g.guardInterval <= 0:
 		return nil, usageError{fmt.Errorf("flags --search-latency-target and --guard-interval must be positive")}
 	}

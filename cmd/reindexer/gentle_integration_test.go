@@ -3,11 +3,17 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/reindexer/reindexer/internal/chatgen"
 	"github.com/reindexer/reindexer/internal/itest"
@@ -56,4 +62,70 @@ func TestReplayThrottledConverges(t *testing.T) {
 	}
 	itest.CompareToModel(t, itest.DumpIndex(t, env, index), f.model(t, refmodel.ModeDelete, func(int32, int64) bool { return true }))
 	t.Logf("%d records in %v (active %v) under --max-rate %d with the guard", r.Sum.Records, r.Took.Round(time.Millisecond), activeSpan(r.Log).Round(time.Millisecond), rate)
+}
+
+// TestReplayThrottledInterrupted: a replay held to --max-rate 100 buffers
+// far more than it may send before its drain deadline (a poll's worth per
+// lane, in 10-document bulks). Stopped with Ctrl-C, it must exit within
+// --drain-timeout and a little, not keep writing at the cap until its
+// buffers are empty; what it did not write is not committed, and the same
+// command, uncapped, resumes and converges on the reference model.
+func TestReplayThrottledInterrupted(t *testing.T) {
+	env := itest.Services(t)
+	topic, index, ck := itest.Name(t, "thri"), itest.Name(t, "thri"), itest.Name(t, "ck")
+	itest.CreateTopic(t, env, topic, 2)
+	itest.CreateTopic(t, env, topic+".dlq", 1)
+	itest.CleanupIndex(t, env, index)
+	itest.CleanupIndex(t, env, ck)
+	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(91, 1000)))
+	ends := f.produce(6000)
+	group := itest.Name(t, "g")
+	args := replayArgs(env, topic, group, index, ck, "--from-offsets", "0:0,1:0", "--delete-mode", "tombstone",
+		"--drain-timeout", "2s")
+	p, out := startSplit(t, "replay-capped", append(args, "--max-rate", "100")...)
+	adm := kadm.NewClient(itest.Kafka(t, env))
+	for deadline := time.Now().Add(time.Minute); ; {
+		var n int64
+		for _, at := range commits(t, adm, group, topic) {
+			n += at
+		}
+		if n > 0 {
+			break
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("nothing committed under --max-rate 100 (exited: %v); log:\n%s", p.exited(), tail([]byte(readLog(p)), 3000))
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+	stopped := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	waitExit(t, p, time.Minute)
+	took := time.Since(stopped)
+	var ee *exec.ExitError
+	if !errors.As(p.err, &ee) || ee.ExitCode() != exitFailure {
+		t.Fatalf("interrupted replay exited with %v, want exit code %d; log:\n%s", p.err, exitFailure, tail([]byte(readLog(p)), 3000))
+	}
+	// The drain deadline, the final commit and leaving the group; at the
+	// cap, what the lanes buffered would take about a minute.
+	if took > 12*time.Second {
+		t.Errorf("took %v to exit after Ctrl-C with --drain-timeout 2s", took)
+	}
+	data, _ := os.ReadFile(out)
+	var sum summaryJSON
+	if err := json.Unmarshal(data, &sum); err != nil || sum.Complete {
+		t.Fatalf("summary after Ctrl-C: %v, complete %v\n%s", err, sum.Complete, data)
+	}
+	var committed int64
+	for _, at := range commits(t, adm, group, topic) {
+		committed += at
+	}
+	if committed >= sum64(ends) {
+		t.Fatalf("all %d records committed though the replay was stopped at 100 docs/s", committed)
+	}
+	r := runReplay(t, "replay-capped-resumed", 2*time.Minute, args...)
+	if got := r.Sum.Records + committed; got < sum64(ends) {
+		t.Errorf("resumed replay read %d records after %d committed, want the remaining %d", r.Sum.Records, committed, sum64(ends)-committed)
+	}
+	itest.CompareToModel(t, itest.DumpIndex(t, env, index), f.model(t, refmodel.ModeTombstone, below(ends)))
+	t.Logf("exit %v after Ctrl-C (drain 2s) with %d of %d committed; resumed %d records", took.Round(time.Millisecond), committed, sum64(ends), r.Sum.Records)
 }

@@ -23,6 +23,9 @@ type reporter struct {
 	// throttle, if set, reports the adaptive concurrency limit and the
 	// reason of its last decrease (--target-latency), shown with progress.
 	throttle func() (float64, string)
+	// guardRate, if set, reports the documents per second the guard
+	// allows (--guard-query), shown with progress.
+	guardRate func() float64
 }
 
 func newReporter(w io.Writer, mode string, log interface{ Info(string, ...any) }) *reporter {
@@ -66,6 +69,9 @@ func (r *reporter) update(p consumer.Progress) {
 		if limit != "" {
 			extra = fmt.Sprintf("  limit %s (last cut: %s)", limit, why)
 		}
+		if r.guardRate != nil {
+			extra += fmt.Sprintf("  guard %.0f docs/s", r.guardRate())
+		}
 		fmt.Fprintf(r.w, "\r[%s%s] %5.1f%% %d/%d  %.0f rec/s  ETA %s%s   ",
 			strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct, p.Done, p.Total, rate, eta, extra)
 		r.drawn = true
@@ -76,6 +82,9 @@ func (r *reporter) update(p consumer.Progress) {
 				"rate", fmt.Sprintf("%.0f/s", rate), "eta", eta, "partitions_left", p.Partitions}
 			if limit != "" {
 				args = append(args, "throttle_limit", limit, "throttle_last_cut", why)
+			}
+			if r.guardRate != nil {
+				args = append(args, "guard_rate", fmt.Sprintf("%.0f/s", r.guardRate()))
 			}
 			r.log.Info("replay progress", args...)
 		}

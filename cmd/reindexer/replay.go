@@ -181,8 +181,11 @@ func (c *ReplayCommand) execute(ctx context.Context, e *env, store *checkpoint.S
 	log.Info("replaying", "topic", plan.Topic, "group", plan.Group, "index", c.flags.index, "from", plan.From,
 		"offsets", plan.Records(), "partitions", len(plan.Partitions))
 	rep := newReporter(c.stderr, c.progress, log)
-	if c.flags.gentle.targetLatency > 0 {
+	if c.flags.gentle.targetLatency > 0 || len(e.guard) > 0 {
 		rep.throttle = e.ix.Throttle
+	}
+	if len(e.guard) > 0 {
+		rep.guardRate = e.ix.GuardRate
 	}
 	restore, err := bulkLoad(ctx, e.admin, store, log, plan.Group, plan.Topic, c.flags.index, c.bulkLoad, c.bulkLoadReplicas)
 	if err != nil {

@@ -46,6 +46,7 @@ type Metrics struct {
 	ThrottleWait      prometheus.Counter     // seconds bulks waited for the rate limit or a concurrency slot
 	GuardLatency      prometheus.Histogram   // seconds per guard search
 	GuardTarget       prometheus.Gauge       // search latency target in force (seconds)
+	GuardRate         prometheus.Gauge       // documents per second the guard allows
 	writes            map[string]prometheus.Counter
 }
 
@@ -93,7 +94,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		ThrottleLimit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reindexer_throttle_limit",
 			Help: "Bulk requests allowed in flight by adaptive concurrency (--target-latency); the number of lanes when it is off."}),
 		ThrottleDecreases: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reindexer_throttle_decreases_total",
-			Help: "Times adaptive concurrency halved its limit, by reason: 429, 503, rejected (rejected_execution_exception, circuit breaker), latency (bulk slower than --target-latency), search_latency (guard search slower than --search-latency-target), search_error."},
+			Help: "Times the throttle stepped down, by reason: adaptive concurrency halving its limit on 429, 503, rejected (rejected_execution_exception, circuit breaker), latency (bulk slower than --target-latency); the guard lowering its rate on search_latency (guard searches slower than --search-latency-target), search_error, search_429, search_503."},
 			[]string{"reason"}),
 		ThrottleWait: prometheus.NewCounter(prometheus.CounterOpts{Name: "reindexer_throttle_wait_seconds_total",
 			Help: "Seconds bulk requests waited for --max-rate / --max-bytes-rate or a concurrency slot."}),
@@ -101,6 +102,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Latency of the guard searches (--guard-query).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		GuardTarget: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reindexer_guard_target_seconds",
 			Help: "The guard's search latency target in force (--search-latency-target; for a relative target such as 1.2x, that factor times the median measured at start); 0 without a guard."}),
+		GuardRate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reindexer_guard_rate",
+			Help: "Documents per second the guard (--guard-query) lets the worker send now; 0 without a guard."}),
 		writes: map[string]prometheus.Counter{},
 	}
 	for _, r := range []string{Created, Updated, Deleted, NotFound, Stale, Duplicate, DeadLettered, Failed} {
@@ -110,7 +113,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.RecordsConsumed, m.Writes, m.BulkRequests, m.BulkLatency, m.BulkBytes, m.BulkDocs,
 			m.Retries, m.DeadLettered, m.Blocked, m.InFlightBulks, m.BufferedBytes, m.ConsumerLag,
 			m.CommittedOffset, m.Commits, m.ReplayRemaining, m.Rebalances, m.LaneIdle, m.LaneSaturated,
-			m.ThrottleLimit, m.ThrottleDecreases, m.ThrottleWait, m.GuardLatency, m.GuardTarget)
+			m.ThrottleLimit, m.ThrottleDecreases, m.ThrottleWait, m.GuardLatency, m.GuardTarget, m.GuardRate)
 	}
 	return m
 }
