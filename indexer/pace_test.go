@@ -3,8 +3,8 @@ package indexer
 import (
 	"context"
 	"io"
-	"math"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
