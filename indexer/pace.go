@@ -27,10 +27,12 @@ import (
 //     bulk requests are in flight; it grows by one per Limit() answers that
 //     come back under TargetLatency (additive increase) and halves on a 429,
 //     rejected_execution_exception, circuit breaker or 503, on a bulk slower
-//     than TargetLatency, or on a guard search slower than its target
-//     (multiplicative decrease, at most once per TargetLatency so that one
-//     burst of slow answers halves it once). It never drops below 1 nor
-//     rises above MaxInFlight.
+//     than TargetLatency (multiplicative decrease, at most once per
+//     TargetLatency so that one burst of slow answers halves it once),
+//     then shrinks bulks, then pauses between them. It never drops below 1
+//     nor rises above MaxInFlight.
+//   - A guard (Indexer.Guard) paces documents per second like MaxRate, at
+//     a rate it steers by the latency of representative searches.
 //
 // Ordering is untouched: each lane still sends its batches one at a time,
 // in order; the throttle only delays them.
@@ -457,7 +459,10 @@ const (
 	DefaultGuardStartRate = 500.0
 	minGuardRate          = 10.0
 	guardCut              = 0.7
-	guardStep             = 1.1
+	guardStep             = 1.2
+	// guardConfirm is how many windows in a row must be above the target
+	// before the guard cuts (a failed or rejected search cuts at once).
+	guardConfirm = 2
 )
 
 // guardSettle is how many fresh guard searches a decision needs after a
@@ -491,23 +496,26 @@ const (
 // RateSlice's worth (BatchLimits): a steady stream, which searches feel
 // far less than the same documents in large bursts.
 //
-// The rate starts at StartRate and doubles every 8 searches while they
+// The rate starts at StartRate and doubles every 16 searches while they
 // are fast; the first time the searches' quantile (the second slowest of
 // the last 16, about their 90th percentile; the median for a relative
 // target) is above the target, it halves and from then on falls to 70%
 // when above the target and grows by 10% while the quantile is below four
 // fifths of the target (for a relative target: below the middle between
-// the baseline and the target), each step judged by 8 searches made after
-// the previous one. It never rises above twice what the worker achieved
-// over those searches (a worker held back by something else does not bank
-// a rate it would then send at once) nor falls below 10 documents per
-// second. Each step down counts in reindexer_throttle_decreases_total
-// (reason "search_latency", or "search_error" for a failed search, or
+// the baseline and the target), each step judged by 16 searches made
+// after the previous one. It never rises above twice what the worker
+// achieved over those searches (a worker held back by something else
+// does not bank a rate it would then send at once) nor falls below 10
+// documents per second. A relative target is re-measured every 120
+// searches with the worker held back (see guardRebaseEvery). Each step
+// down counts in reindexer_throttle_decreases_total (reason
+// "search_latency", or "search_error" for a failed search, or
 // "search_429"/"search_503" for a rejected one) and sets the reason
 // Throttle reports; GuardRate and the reindexer_guard_rate gauge give the
 // rate in force. Each search is bounded by 10 x the target. Guard returns
 // the target in force; it does nothing (and returns 0) without queries or
-// a target.
+// a target. Adaptive concurrency (TargetLatency) is independent: it
+// still limits bulks in flight by their own answers.
 func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, error) {
 	if len(cfg.Queries) == 0 || (cfg.Target <= 0 && cfg.Relative <= 0) {
 		return 0, nil
@@ -611,6 +619,7 @@ type guard struct {
 	factor   float64       // Relative
 	base     time.Duration // the baseline in force (relative)
 	rate     float64       // documents per second allowed
+	slow     int           // windows in a row above the target
 	started  bool          // the doubling start has ended
 	w        guardWindow
 	fromDocs int64     // documents sent when the window began
@@ -641,10 +650,10 @@ func (g *guard) steer(ctx context.Context) {
 		switch {
 		case err != nil:
 			g.ix.warn("guard search failed", "index", g.ix.cfg.Index, "err", err)
-			g.cut("search_error")
+			g.cut("search_error", 0)
 			continue
 		case rejected != "":
-			g.cut(rejected)
+			g.cut(rejected, 0)
 			continue
 		}
 		g.ix.m.GuardLatency.Observe(lat.Seconds())
@@ -690,8 +699,15 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 func (g *guard) judge(q time.Duration) {
 	switch {
 	case q > g.target:
-		g.cut("search_latency")
+		// A window's median (or tail) above the target once is noise as
+		// often as not; two windows in a row are a trend.
+		if g.slow++; g.slow >= guardConfirm {
+			g.cut("search_latency", q)
+			return
+		}
+		g.reset()
 	case q <= g.raise:
+		g.slow = 0
 		r := g.rate * guardStep
 		if !g.started {
 			r = g.rate * 2
@@ -703,22 +719,29 @@ func (g *guard) judge(q time.Duration) {
 			r = min(r, max(2*achieved, g.rate))
 		}
 		if r > g.rate {
+			g.ix.log.Info("guard raises the rate", "index", g.ix.cfg.Index, "from", int(g.rate), "to", int(r), "searches", q, "target", g.target)
 			g.rate = r
 			g.ix.setGuardRate(r, "")
 		}
 		g.reset()
+	default:
+		g.slow = 0
 	}
 }
 
 // cut steps the rate down for reason: halves it the first time (ending the
-// doubling start), else to guardCut of it.
-func (g *guard) cut(reason string) {
+// doubling start), else to guardCut of it. q is the quantile that asked
+// for it (0 for a failed or rejected search).
+func (g *guard) cut(reason string, q time.Duration) {
 	f := guardCut
 	if !g.started {
 		f, g.started = 0.5, true
 	}
+	g.slow = 0
 	if g.rate > minGuardRate {
-		g.rate = max(minGuardRate, g.rate*f)
+		r := max(minGuardRate, g.rate*f)
+		g.ix.log.Info("guard lowers the rate", "index", g.ix.cfg.Index, "from", int(g.rate), "to", int(r), "reason", reason, "searches", q, "target", g.target)
+		g.rate = r
 		g.ix.setGuardRate(g.rate, reason)
 	}
 	g.reset()

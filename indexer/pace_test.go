@@ -265,9 +265,9 @@ func TestGuardBacksOff(t *testing.T) {
 }
 
 // TestGuardSteps: the guard's rate doubles while searches are fast, but
-// never above twice what the worker achieved; the first slow window halves
-// it, later ones take it to 70%, never below minGuardRate; fast searches
-// after that raise it by a tenth; searches between the raise threshold and
+// never above twice what the worker achieved; two slow windows in a row
+// halve it the first time, later ones take it to 70%, never below minGuardRate; fast searches
+// after that raise it by a fifth; searches between the raise threshold and
 // the target hold it.
 func TestGuardSteps(t *testing.T) {
 	ix, m := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
@@ -293,14 +293,19 @@ func TestGuardSteps(t *testing.T) {
 	step(10*time.Millisecond, 260) // at most twice what was achieved
 	sent(300)
 	step(45*time.Millisecond, 260) // between raise and target: hold
-	step(60*time.Millisecond, 130) // first cut: half
+	step(60*time.Millisecond, 260) // one slow window: noise as often as not
+	step(10*time.Millisecond, 260) // a fast one resets that (nothing sent: no raise)
+	step(60*time.Millisecond, 260)
+	step(60*time.Millisecond, 130) // two in a row: the first cut halves
 	if ix.reason() != "search_latency" {
 		t.Fatalf("last cut %q, want search_latency", ix.reason())
 	}
+	step(60*time.Millisecond, 130)
 	step(60*time.Millisecond, 130*guardCut) // later cuts: 70%
 	sent(1000)
-	step(10*time.Millisecond, 130*guardCut*guardStep) // after the start: a tenth
+	step(10*time.Millisecond, 130*guardCut*guardStep) // after the start: a fifth
 	for i := 0; i < 20; i++ {
+		g.judge(time.Second)
 		g.judge(time.Second)
 	}
 	if g.rate != minGuardRate {
@@ -308,6 +313,7 @@ func TestGuardSteps(t *testing.T) {
 	}
 	// At the floor a slow window is no step down.
 	n := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency"))
+	g.judge(time.Second)
 	g.judge(time.Second)
 	if after := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); after != n || n < 3 {
 		t.Fatalf("decreases{search_latency} = %v, then %v at the floor; want at least 3, then unchanged", n, after)

@@ -205,6 +205,7 @@ func BenchmarkGentle(b *testing.B) {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 				_ = cmd.Wait()
 				r.guard = guardLine(errb.String())
+				traceGuard(r.name, errb.String())
 				results = append(results, r)
 				continue
 			}
@@ -223,10 +224,12 @@ func BenchmarkGentle(b *testing.B) {
 				r.name += fmt.Sprintf(" [stopped after %s, incomplete]", maxReplay)
 				r.docsSec = float64(all.indexed) / all.wall.Seconds()
 				r.guard = guardLine(errb.String())
+				traceGuard(r.name, errb.String())
 				results = append(results, r)
 				continue
 			}
 			r.guard = guardLine(errb.String())
+			traceGuard(r.name, errb.String())
 			wall := time.Since(start)
 			var sum struct {
 				Records int64 `json:"records"`
@@ -329,6 +332,20 @@ func rateCheck(b *testing.B, env *itest.Env, topic, index string, rate float64) 
 	}
 	fmt.Printf("\n--max-rate %.0f: %.0f documents in %s = %.1f documents/s, %.2f x the cap\n", rate, n1-n0, t1.Sub(t0).Round(time.Millisecond), got, got/rate)
 	b.ReportMetric(got/rate, fmt.Sprintf("achieved/max-rate-%.0f", rate))
+}
+
+// traceGuard prints the guard's steps from a replay's log when
+// REINDEXER_GENTLE_TRACE=1 (how the rate moved during a phase 3 replay).
+func traceGuard(name, log string) {
+	if os.Getenv("REINDEXER_GENTLE_TRACE") != "1" {
+		return
+	}
+	fmt.Printf("\n%s: the guard's steps\n", name)
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "msg=\"guard ") {
+			fmt.Println(l)
+		}
+	}
 }
 
 // guardLine returns the replay log's "guard baseline measured" line, if
