@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -434,10 +433,11 @@ type GuardConfig struct {
 	// own latency before this worker writes: Guard first runs
 	// BaselineSearches searches (one every 100ms at most, before the first
 	// bulk, after two that open connections) and the target becomes
-	// Relative times their median; the guard then steers on the median of
-	// its last 16 searches (a median of few samples is steady where a tail
-	// quantile is noise). 1.5 means "searches may become at most 50%
-	// slower". Overrides Target.
+	// Relative times their mean; the guard then steers on the mean of its
+	// last 16 searches (a mean feels the slow searches a write burst
+	// causes, which a median of 16 ignores, and is steadier than a tail
+	// quantile of so few). 1.5 means "searches may become at most 50%
+	// slower on average". Overrides Target.
 	Relative float64
 	// Interval is how often one guard search runs while the worker writes:
 	// the guard's whole load. Default 500ms.
@@ -467,12 +467,12 @@ const (
 
 // guardSettle is how many fresh guard searches a decision needs after a
 // step: a step takes a few searches to show, one slow outlier is not the
-// tail, and the median of fewer is noise.
+// tail, and the mean of fewer is noise.
 const guardSettle = 16
 
 // A relative guard re-measures its baseline every guardRebaseEvery
 // intervals: it holds the worker's bulks back for one interval, then takes
-// the median of guardRebaseSearches searches (about 7% of the time
+// the mean of guardRebaseSearches searches (about a tenth of the time
 // without writes). The node's own latency drifts over a long replay (a
 // million updates leave deleted documents and more segments behind); a
 // baseline taken once at start becomes unreachable and the worker would
@@ -481,7 +481,7 @@ const guardSettle = 16
 // it pauses: a baseline that could follow them freely would ratchet up).
 const (
 	guardRebaseEvery    = 120
-	guardRebaseSearches = 8
+	guardRebaseSearches = 12
 	guardRebaseGrowth   = 1.1
 )
 
@@ -498,7 +498,7 @@ const (
 //
 // The rate starts at StartRate and doubles every 16 searches while they
 // are fast; the first time the searches' quantile (the second slowest of
-// the last 16, about their 90th percentile; the median for a relative
+// the last 16, about their 90th percentile; their mean for a relative
 // target) is above the target, it halves and from then on falls to 70%
 // when above the target and grows by 10% while the quantile is below four
 // fifths of the target (for a relative target: below the middle between
@@ -538,7 +538,7 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 		}
 		target, raise = relativeTarget(base, cfg.Relative)
 		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", BaselineSearches,
-			"median", base, "target", target)
+			"mean", base, "target", target)
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.setGuardRate(cfg.StartRate, "")
@@ -584,7 +584,7 @@ func (ix *Indexer) setGuardRate(r float64, reason string) {
 const baselineWarmup = 2
 
 // baseline runs baselineWarmup + BaselineSearches searches, spaced by gap,
-// and returns the median latency of the last BaselineSearches.
+// and returns the mean latency of the last BaselineSearches.
 func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, gap time.Duration) (time.Duration, error) {
 	lat := make([]time.Duration, 0, baselineWarmup+BaselineSearches)
 	for i := 0; i < baselineWarmup+BaselineSearches; i++ {
@@ -602,9 +602,7 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 		ix.m.GuardLatency.Observe(d.Seconds())
 		lat = append(lat, d)
 	}
-	lat = lat[baselineWarmup:]
-	slices.Sort(lat)
-	return lat[len(lat)/2], nil
+	return mean(lat[baselineWarmup:]), nil
 }
 
 // guard is one running guard (see Indexer.Guard).
@@ -685,13 +683,13 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 		g.ix.m.GuardLatency.Observe(d.Seconds())
 		lat = append(lat, d)
 	}
-	slices.Sort(lat)
-	base := min(lat[len(lat)/2], time.Duration(guardRebaseGrowth*float64(g.base)))
+	m := mean(lat)
+	base := min(m, time.Duration(guardRebaseGrowth*float64(g.base)))
 	g.base = base
 	g.target, g.raise = relativeTarget(base, g.factor)
 	g.ix.m.GuardTarget.Set(g.target.Seconds())
 	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", guardRebaseSearches,
-		"median", lat[len(lat)/2], "baseline", base, "target", g.target, "rate", g.rate)
+		"mean", m, "baseline", base, "target", g.target, "rate", g.rate)
 	g.reset()
 }
 
@@ -699,7 +697,7 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 func (g *guard) judge(q time.Duration) {
 	switch {
 	case q > g.target:
-		// A window's median (or tail) above the target once is noise as
+		// A window's mean (or tail) above the target once is noise as
 		// often as not; two windows in a row are a trend.
 		if g.slow++; g.slow >= guardConfirm {
 			g.cut("search_latency", q)
@@ -763,11 +761,11 @@ type guardWindow struct {
 	n   int
 }
 
-func (w *guardWindow) add(d time.Duration, median bool) time.Duration {
+func (w *guardWindow) add(d time.Duration, avg bool) time.Duration {
 	w.lat[w.n%len(w.lat)] = d
 	w.n++
-	if median {
-		return w.median()
+	if avg {
+		return mean(w.lat[:min(w.n, len(w.lat))])
 	}
 	top, second := time.Duration(0), time.Duration(0)
 	for _, v := range w.lat[:min(w.n, len(w.lat))] {
@@ -784,12 +782,16 @@ func (w *guardWindow) add(d time.Duration, median bool) time.Duration {
 	return second
 }
 
-// median returns the median of the samples in the window.
-func (w *guardWindow) median() time.Duration {
-	var v [len(w.lat)]time.Duration
-	n := copy(v[:], w.lat[:min(w.n, len(w.lat))])
-	slices.Sort(v[:n])
-	return v[n/2]
+// mean returns the mean of lat (0 for none).
+func mean(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	return sum / time.Duration(len(lat))
 }
 
 // full reports whether the window holds 16 samples.
