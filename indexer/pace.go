@@ -423,18 +423,21 @@ func (ix *Indexer) Throttle() (limit float64, reason string) { return ix.thr.sta
 // GuardConfig configures Indexer.Guard.
 type GuardConfig struct {
 	// Queries are representative search bodies (JSON), run round robin
-	// against the target index. Required.
+	// against the target index; the first GuardQueries of them are used.
+	// Required.
 	Queries [][]byte
 	// Target is the search latency the guard keeps the searches under:
 	// about the 90th percentile of its last 16 searches. Either Target or
 	// Relative must be set.
 	Target time.Duration
 	// Relative, when above zero, sets the target relative to the searches'
-	// own latency before this worker writes: Guard first runs
-	// BaselineSearches searches (one every 100ms at most, before the first
-	// bulk, after two that open connections) and the target becomes
-	// Relative times their mean; the guard then steers on the mean of its
-	// last 16 searches (a mean feels the slow searches a write burst
+	// own latency before this worker writes: Guard first runs two windows
+	// of searches (one every 100ms at most, before the first bulk, after
+	// two that open connections) and the target becomes Relative times
+	// their mean; the guard then steers on the mean of its last window (a
+	// window is 16 searches, or the fewest whole rounds of the queries
+	// above 16, so that every window and baseline holds the same mix of
+	// cheap and costly queries; a mean feels the slow searches a write burst
 	// causes, which a median of 16 ignores, and is steadier than a tail
 	// quantile of so few). 1.5 means "searches may become at most 50%
 	// slower on average". Overrides Target.
@@ -448,9 +451,12 @@ type GuardConfig struct {
 	StartRate float64
 }
 
-// BaselineSearches is how many searches measure the baseline of a relative
-// guard target.
-const BaselineSearches = 32
+// GuardQueries is how many of GuardConfig.Queries the guard uses.
+const GuardQueries = 16
+
+// guardWindowSize returns the searches in one window for n queries: whole
+// rounds of them, at least 16 (at most 30).
+func guardWindowSize(n int) int { return n * ((16 + n - 1) / n) }
 
 // Guard rate steps: the rate a guard starts at, the least it goes down
 // to, and its multiplicative decrease (the first one, which ends the
@@ -465,24 +471,19 @@ const (
 	guardConfirm = 2
 )
 
-// guardSettle is how many fresh guard searches a decision needs after a
-// step: a step takes a few searches to show, one slow outlier is not the
-// tail, and the mean of fewer is noise.
-const guardSettle = 16
 
 // A relative guard re-measures its baseline every guardRebaseEvery
 // intervals: it holds the worker's bulks back for one interval, then takes
-// the mean of guardRebaseSearches searches (about a tenth of the time
-// without writes). The node's own latency drifts over a long replay (a
+// the mean of one window of searches (about 7% of the time without
+// writes). The node's own latency drifts over a long replay (a
 // million updates leave deleted documents and more segments behind); a
 // baseline taken once at start becomes unreachable and the worker would
 // crawl at the floor. The new baseline may be lower than the old, or up
 // to guardRebaseGrowth times it (merges the worker caused still run while
 // it pauses: a baseline that could follow them freely would ratchet up).
 const (
-	guardRebaseEvery    = 120
-	guardRebaseSearches = 12
-	guardRebaseGrowth   = 1.1
+	guardRebaseEvery  = 240
+	guardRebaseGrowth = 1.1
 )
 
 // Guard starts the guard: representative searches against the target
@@ -496,17 +497,17 @@ const (
 // RateSlice's worth (BatchLimits): a steady stream, which searches feel
 // far less than the same documents in large bursts.
 //
-// The rate starts at StartRate and doubles every 16 searches while they
-// are fast; the first time the searches' quantile (the second slowest of
-// the last 16, about their 90th percentile; their mean for a relative
-// target) is above the target, it halves and from then on falls to 70%
+// The rate starts at StartRate and doubles every window (16 searches, see
+// Relative) while they are fast; the first time the searches' quantile
+// (the second slowest of the window, about their 90th percentile; their
+// mean for a relative target) is above the target, it halves and from then on falls to 70%
 // when above the target and grows by 10% while the quantile is below four
 // fifths of the target (for a relative target: below the middle between
-// the baseline and the target), each step judged by 16 searches made
-// after the previous one. It never rises above twice what the worker
+// the baseline and the target), each step judged by a window of searches
+// made after the previous one. It never rises above twice what the worker
 // achieved over those searches (a worker held back by something else
 // does not bank a rate it would then send at once) nor falls below 10
-// documents per second. A relative target is re-measured every 120
+// documents per second. A relative target is re-measured every 240
 // searches with the worker held back (see guardRebaseEvery). Each step
 // down counts in reindexer_throttle_decreases_total (reason
 // "search_latency", or "search_error" for a failed search, or
@@ -527,22 +528,24 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 		cfg.StartRate = DefaultGuardStartRate
 	}
 	path := "/" + url.PathEscape(ix.cfg.Index) + "/_search?request_cache=false"
+	queries := cfg.Queries[:min(len(cfg.Queries), GuardQueries)]
+	size := guardWindowSize(len(queries))
 	target := cfg.Target
 	raise := target * 4 / 5
 	var base time.Duration
 	if cfg.Relative > 0 {
 		var err error
-		base, err = ix.baseline(ctx, path, cfg.Queries, min(cfg.Interval, 100*time.Millisecond))
+		base, err = ix.baseline(ctx, path, queries, 2*size, min(cfg.Interval, 100*time.Millisecond))
 		if err != nil {
 			return 0, err
 		}
 		target, raise = relativeTarget(base, cfg.Relative)
-		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", BaselineSearches,
+		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", 2*size,
 			"mean", base, "target", target)
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.setGuardRate(cfg.StartRate, "")
-	g := &guard{ix: ix, path: path, queries: cfg.Queries, target: target, raise: raise, interval: cfg.Interval,
+	g := &guard{ix: ix, path: path, queries: queries, size: size, target: target, raise: raise, interval: cfg.Interval,
 		relative: cfg.Relative > 0, factor: cfg.Relative, base: base, rate: cfg.StartRate}
 	go g.steer(ctx)
 	return target, nil
@@ -583,11 +586,11 @@ func (ix *Indexer) setGuardRate(r float64, reason string) {
 // the first ones pay for new connections.
 const baselineWarmup = 2
 
-// baseline runs baselineWarmup + BaselineSearches searches, spaced by gap,
-// and returns the mean latency of the last BaselineSearches.
-func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, gap time.Duration) (time.Duration, error) {
-	lat := make([]time.Duration, 0, baselineWarmup+BaselineSearches)
-	for i := 0; i < baselineWarmup+BaselineSearches; i++ {
+// baseline runs baselineWarmup + n searches, spaced by gap, and returns
+// the mean latency of the last n (which start at the first query).
+func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, n int, gap time.Duration) (time.Duration, error) {
+	lat := make([]time.Duration, 0, baselineWarmup+n)
+	for i := 0; i < baselineWarmup+n; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
@@ -595,7 +598,7 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 			case <-time.After(gap):
 			}
 		}
-		d, _, err := ix.search(ctx, path, queries[i%len(queries)], time.Minute)
+		d, _, err := ix.search(ctx, path, queries[(i+len(queries)-baselineWarmup%len(queries))%len(queries)], time.Minute)
 		if err != nil {
 			return 0, fmt.Errorf("guard baseline: %w (the index must exist and the queries run; or give an absolute --search-latency-target)", err)
 		}
@@ -610,6 +613,8 @@ type guard struct {
 	ix            *Indexer
 	path          string
 	queries       [][]byte
+	size          int // searches per window
+	next          int // the next query
 	target, raise time.Duration
 	interval      time.Duration
 	relative      bool
@@ -641,7 +646,7 @@ func (g *guard) steer(ctx context.Context) {
 			g.rebase(ctx, tick.C)
 			continue
 		}
-		lat, rejected, err := g.ix.search(ctx, g.path, g.queries[i%len(g.queries)], 10*g.target)
+		lat, rejected, err := g.search(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -655,10 +660,18 @@ func (g *guard) steer(ctx context.Context) {
 			continue
 		}
 		g.ix.m.GuardLatency.Observe(lat.Seconds())
-		if q := g.w.add(lat, g.relative); g.w.n >= guardSettle {
+		if q := g.w.add(lat, g.size, g.relative); g.w.n >= g.size {
 			g.judge(q)
 		}
 	}
+}
+
+// search runs the next query, round robin (every window of size searches
+// holds each query equally often).
+func (g *guard) search(ctx context.Context) (time.Duration, string, error) {
+	q := g.queries[g.next%len(g.queries)]
+	g.next++
+	return g.ix.search(ctx, g.path, q, 10*g.target)
 }
 
 // rebase re-measures a relative guard's baseline with the worker's bulks
@@ -666,8 +679,8 @@ func (g *guard) steer(ctx context.Context) {
 func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 	g.ix.thr.hold()
 	defer g.ix.thr.resume()
-	lat := make([]time.Duration, 0, guardRebaseSearches)
-	for i := -1; i < guardRebaseSearches; i++ {
+	lat := make([]time.Duration, 0, g.size)
+	for i := -1; i < g.size; i++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -676,7 +689,7 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 		if i < 0 {
 			continue // one interval for the bulks in flight to finish
 		}
-		d, rejected, err := g.ix.search(ctx, g.path, g.queries[i%len(g.queries)], 10*g.target)
+		d, rejected, err := g.search(ctx)
 		if err != nil || rejected != "" {
 			return // keep the baseline; the steering loop hears of it
 		}
@@ -688,7 +701,7 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 	g.base = base
 	g.target, g.raise = relativeTarget(base, g.factor)
 	g.ix.m.GuardTarget.Set(g.target.Seconds())
-	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", guardRebaseSearches,
+	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", g.size,
 		"mean", m, "baseline", base, "target", g.target, "rate", g.rate)
 	g.reset()
 }
@@ -752,23 +765,27 @@ func (g *guard) reset() {
 	g.fromDocs, g.fromAt = g.ix.thr.sent.Load(), time.Now()
 }
 
-// guardWindow holds the latencies of the last guard searches and gives a
-// high quantile of them: the second largest of 16, about the 90th
-// percentile. A single fast sample says little about the tail searches
-// suffer; the guard steers on the tail.
+// guardWindow holds the latencies of the last guard searches (a window of
+// up to 32) and gives their mean or a high quantile: the second largest,
+// about the 90th percentile of 16. A single fast sample says little about
+// the tail searches suffer; the guard steers on the tail or the mean.
 type guardWindow struct {
-	lat [16]time.Duration
+	lat [32]time.Duration
 	n   int
 }
 
-func (w *guardWindow) add(d time.Duration, avg bool) time.Duration {
-	w.lat[w.n%len(w.lat)] = d
+// add adds d to a window of size and returns the window's mean (avg) or
+// its second largest.
+func (w *guardWindow) add(d time.Duration, size int, avg bool) time.Duration {
+	size = min(size, len(w.lat))
+	w.lat[w.n%size] = d
 	w.n++
+	held := w.lat[:min(w.n, size)]
 	if avg {
-		return mean(w.lat[:min(w.n, len(w.lat))])
+		return mean(held)
 	}
 	top, second := time.Duration(0), time.Duration(0)
-	for _, v := range w.lat[:min(w.n, len(w.lat))] {
+	for _, v := range held {
 		switch {
 		case v > top:
 			top, second = v, top
@@ -793,9 +810,6 @@ func mean(lat []time.Duration) time.Duration {
 	}
 	return sum / time.Duration(len(lat))
 }
-
-// full reports whether the window holds 16 samples.
-func (w *guardWindow) full() bool { return w.n >= len(w.lat) }
 
 // search runs one search and returns its latency, or the reason it was
 // rejected ("search_429", "search_503"). A search that times out returns

@@ -225,11 +225,11 @@ func TestGuardBacksOff(t *testing.T) {
 	if r := ix.GuardRate(); r != 1000 {
 		t.Fatalf("guard rate %v at start, want StartRate 1000", r)
 	}
-	for i := 0; i < guardSettle-1; i++ {
+	for i := 0; i < guardWindowSize(1)-1; i++ {
 		<-searches
 	}
 	if r := ix.GuardRate(); r != 1000 {
-		t.Fatalf("guard rate %v after %d slow searches, want 1000 until the guard has seen %d", r, guardSettle-1, guardSettle)
+		t.Fatalf("guard rate %v after %d slow searches, want 1000 until the guard has seen %d", r, guardWindowSize(1)-1, guardWindowSize(1))
 	}
 	awaitSearchCut(t, ix, 1000, searches, 10*time.Second)
 	if r := ix.GuardRate(); r != 500 {
@@ -345,8 +345,8 @@ func TestGuardRelative(t *testing.T) {
 	if g := testutil.ToFloat64(m.GuardTarget); g != target.Seconds() {
 		t.Fatalf("guard target gauge %v, want the target in force, %v", g, target.Seconds())
 	}
-	if n := len(searches); n < baselineWarmup+BaselineSearches {
-		t.Fatalf("Guard returned after %d baseline searches, want %d", n, baselineWarmup+BaselineSearches)
+	if n := len(searches); n < baselineWarmup+2*guardWindowSize(1) {
+		t.Fatalf("Guard returned after %d baseline searches, want %d", n, baselineWarmup+2*guardWindowSize(1))
 	}
 	if r := ix.GuardRate(); r != DefaultGuardStartRate {
 		t.Fatalf("guard rate %v after the baseline, want %v", r, DefaultGuardStartRate)
@@ -429,31 +429,31 @@ func TestBatchLimits(t *testing.T) {
 
 func TestGuardWindowQuantile(t *testing.T) {
 	var w guardWindow
-	if q := w.add(5*time.Millisecond, false); q != 5*time.Millisecond {
+	if q := w.add(5*time.Millisecond, 16, false); q != 5*time.Millisecond {
 		t.Fatalf("one sample: %v", q)
 	}
 	for i := 0; i < 14; i++ {
-		w.add(time.Millisecond, false)
+		w.add(time.Millisecond, 16, false)
 	}
-	if w.full() {
-		t.Fatal("full after 15 samples")
+	if w.n != 15 {
+		t.Fatalf("%d samples after 15", w.n)
 	}
-	if q := w.add(9*time.Millisecond, false); q != 5*time.Millisecond || !w.full() {
-		t.Fatalf("quantile %v (full %v), want the second largest, 5ms", q, w.full())
+	if q := w.add(9*time.Millisecond, 16, false); q != 5*time.Millisecond {
+		t.Fatalf("quantile %v, want the second largest, 5ms", q)
 	}
 	// The oldest samples leave the window.
 	for i := 0; i < 16; i++ {
-		w.add(2*time.Millisecond, false)
+		w.add(2*time.Millisecond, 16, false)
 	}
-	if q := w.add(2*time.Millisecond, false); q != 2*time.Millisecond {
+	if q := w.add(2*time.Millisecond, 16, false); q != 2*time.Millisecond {
 		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
 	}
 	// The mean (relative targets): one slow search moves it.
 	var m guardWindow
 	for _, ms := range []int{9, 1, 30, 2, 3} {
-		m.add(time.Duration(ms)*time.Millisecond, true)
+		m.add(time.Duration(ms)*time.Millisecond, 16, true)
 	}
-	if got := m.add(5*time.Millisecond, true); got != 50*time.Millisecond/6 {
+	if got := m.add(5*time.Millisecond, 16, true); got != 50*time.Millisecond/6 {
 		t.Fatalf("mean of 9,1,30,2,3,5 ms = %v, want 50/6 ms", got)
 	}
 }
@@ -531,5 +531,16 @@ func TestGuardRebase(t *testing.T) {
 			t.Fatal("the worker is still held after the guard stopped")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestGuardWindowSize: a window holds whole rounds of the guard's queries,
+// at least 16 searches, so every window and baseline holds the same mix of
+// cheap and costly queries.
+func TestGuardWindowSize(t *testing.T) {
+	for n, want := range map[int]int{1: 16, 2: 16, 3: 18, 5: 20, 7: 21, 9: 18, 15: 30, 16: 16} {
+		if got := guardWindowSize(n); got != want || got%n != 0 {
+			t.Errorf("guardWindowSize(%d) = %d, want %d", n, got, want)
+		}
 	}
 }
