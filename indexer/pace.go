@@ -471,7 +471,6 @@ const (
 	guardConfirm = 2
 )
 
-
 // A relative guard re-measures its baseline every guardRebaseEvery
 // intervals: it holds the worker's bulks back for one interval, then takes
 // the mean of one window of searches (about 7% of the time without
