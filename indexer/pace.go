@@ -434,7 +434,7 @@ type GuardConfig struct {
 	// own latency before this worker writes: Guard first runs two windows
 	// of searches (one every 100ms at most, before the first bulk, after
 	// two that open connections) and the target becomes Relative times
-	// their mean; the guard then steers on the mean of its last window (a
+	// the lower of their two means; the guard then steers on the mean of its last window (a
 	// window is 16 searches, or the fewest whole rounds of the queries
 	// above 16, so that every window and baseline holds the same mix of
 	// cheap and costly queries; a mean feels the slow searches a write burst
@@ -534,7 +534,7 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 	var base time.Duration
 	if cfg.Relative > 0 {
 		var err error
-		base, err = ix.baseline(ctx, path, queries, 2*size, min(cfg.Interval, 100*time.Millisecond))
+		base, err = ix.baseline(ctx, path, queries, 2, size, min(cfg.Interval, 100*time.Millisecond))
 		if err != nil {
 			return 0, err
 		}
@@ -585,9 +585,12 @@ func (ix *Indexer) setGuardRate(r float64, reason string) {
 // the first ones pay for new connections.
 const baselineWarmup = 2
 
-// baseline runs baselineWarmup + n searches, spaced by gap, and returns
-// the mean latency of the last n (which start at the first query).
-func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, n int, gap time.Duration) (time.Duration, error) {
+// baseline runs baselineWarmup + rounds*size searches, spaced by gap, and
+// returns the lowest of the mean latencies of each window of size (which
+// start at the first query): the quieter round, since a moment of
+// unrelated load during one would set a lax target.
+func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, rounds, size int, gap time.Duration) (time.Duration, error) {
+	n := rounds * size
 	lat := make([]time.Duration, 0, baselineWarmup+n)
 	for i := 0; i < baselineWarmup+n; i++ {
 		if i > 0 {
@@ -604,7 +607,12 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 		ix.m.GuardLatency.Observe(d.Seconds())
 		lat = append(lat, d)
 	}
-	return mean(lat[baselineWarmup:]), nil
+	lat = lat[baselineWarmup:]
+	base := mean(lat[:size])
+	for i := size; i+size <= len(lat); i += size {
+		base = min(base, mean(lat[i:i+size]))
+	}
+	return base, nil
 }
 
 // guard is one running guard (see Indexer.Guard).
