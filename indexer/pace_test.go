@@ -544,3 +544,37 @@ func TestGuardWindowSize(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardSearchFailures: a guard search that fails or is rejected lowers
+// the rate at once (no window needed), with its own reason.
+func TestGuardSearchFailures(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		reason string
+	}{{http.StatusInternalServerError, "search_error"}, {http.StatusTooManyRequests, "search_429"}, {http.StatusServiceUnavailable, "search_503"}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(c.status)
+			io.WriteString(w, `{"error":{"type":"x"}}`)
+		}))
+		cl, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix, m := guardIndexer(t, cl)
+		ctx, cancel := context.WithCancel(context.Background())
+		if _, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Target: time.Second, Interval: 5 * time.Millisecond, StartRate: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues(c.reason)) < 2; {
+			if time.Now().After(deadline) {
+				t.Fatalf("HTTP %d guard searches: decreases{%s} = %v, want 2 within 10s", c.status, c.reason, testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues(c.reason)))
+			}
+			time.Sleep(5 * time.Millisecond) // poll interval
+		}
+		if r := ix.GuardRate(); r > 500*guardCut*1.0001 || ix.reason() != c.reason {
+			t.Fatalf("HTTP %d: rate %v, last cut %q; want at most %v after two cuts, reason %s", c.status, r, ix.reason(), 500*guardCut, c.reason)
+		}
+		cancel()
+		srv.Close()
+	}
+}
