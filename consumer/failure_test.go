@@ -353,10 +353,11 @@ func TestDeadLetterGivesUpOnRevoked(t *testing.T) {
 	}
 }
 
-// TestLaneOverflowBoundsBatches: a poll bigger than a full lane can take
-// waits, undecoded, in the lane's overflow; batches never outgrow their
-// budget and the records still go out in offset order.
-func TestLaneOverflowBoundsBatches(t *testing.T) {
+// overflowingLane returns a one-lane pipeline (batches of 10 documents)
+// whose lane was handed a 95-record poll of partition 0: 10 sealed, 10
+// open, 75 in its overflow.
+func overflowingLane(t *testing.T) (*pipeline, *lane, *part) {
+	t.Helper()
 	_, opts := fakeKafka(t, "t", 1)
 	ix, _ := scriptedIndexer(t, itemCreated, nil)
 	p, err := newPipeline(Config{Topic: handDriven, Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, BatchDocs: 10,
@@ -364,7 +365,7 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.cl.Close()
+	t.Cleanup(p.cl.Close)
 	l := p.lanes[0]
 	pt := &part{id: 0, lane: l, end: -1, durable: -1, committed: -1}
 	l.parts[0] = pt
@@ -373,6 +374,14 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: envelope(fmt.Sprintf("d%d", i), 1)})
 	}
 	l.append(pt, recs)
+	return p, l, pt
+}
+
+// TestLaneOverflowBoundsBatches: a poll bigger than a full lane can take
+// waits, undecoded, in the lane's overflow; batches never outgrow their
+// budget and the records still go out in offset order.
+func TestLaneOverflowBoundsBatches(t *testing.T) {
+	p, l, _ := overflowingLane(t)
 	if !l.saturated || len(l.overflow) != 75 || l.open.ib.Len() != 10 || l.sealed.ib.Len() != 10 {
 		t.Fatalf("after a 95-record poll: saturated %v, overflow %d, open %d, sealed %d; want true, 75, 10, 10",
 			l.saturated, len(l.overflow), l.open.ib.Len(), l.sealed.ib.Len())
@@ -406,22 +415,7 @@ func TestLaneOverflowBoundsBatches(t *testing.T) {
 // deadline. Nothing of it was written, so the partition's durable offset
 // (what a commit may claim) does not move.
 func TestLaneCloseDropsBuffered(t *testing.T) {
-	_, opts := fakeKafka(t, "t", 1)
-	ix, _ := scriptedIndexer(t, itemCreated, nil)
-	p, err := newPipeline(Config{Topic: handDriven, Group: "g", Kafka: opts, Indexer: ix, Lanes: 1, BatchDocs: 10,
-		Linger: time.Hour, RevokeTimeout: 10 * time.Millisecond, Logger: quietLog()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.cl.Close()
-	l := p.lanes[0]
-	pt := &part{id: 0, lane: l, end: -1, durable: -1, committed: -1}
-	l.parts[0] = pt
-	var recs []*kgo.Record
-	for i := 0; i < 95; i++ {
-		recs = append(recs, &kgo.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: envelope(fmt.Sprintf("d%d", i), 1)})
-	}
-	l.append(pt, recs)
+	p, l, pt := overflowingLane(t)
 	l.close()
 	if b := l.next(); b != nil {
 		t.Fatalf("a closed lane sent a batch of %d records; want everything buffered dropped", b.ib.Len())

@@ -405,12 +405,12 @@ func (ix *Indexer) BatchLimits(docs, bytes int) (int, int) {
 		docs = max(1, int(s*float64(docs)))
 		bytes = max(1, int(s*float64(bytes)))
 	}
-	const slices = float64(time.Second / RateSlice)
+	const perSecond = float64(time.Second / RateSlice)
 	if r := ix.thr.rate(); r > 0 {
-		docs = max(1, min(docs, int(math.Ceil(r/slices))))
+		docs = max(1, min(docs, int(math.Ceil(r/perSecond))))
 	}
 	if r := ix.thr.maxBytesRate; r > 0 {
-		bytes = min(bytes, max(MinRateBulkBytes, int(math.Ceil(r/slices))))
+		bytes = min(bytes, max(MinRateBulkBytes, int(math.Ceil(r/perSecond))))
 	}
 	return docs, bytes
 }
