@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -155,6 +156,22 @@ func guardServer(t *testing.T, slow func() time.Duration, searches chan<- struct
 			default:
 			}
 		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// statusClient returns a client of a server that answers every request
+// with status and an error of type typ.
+func statusClient(t *testing.T, status int, typ string) *opensearch.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":{"type":%q}}`, typ)
 	}))
 	t.Cleanup(srv.Close)
 	c, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
@@ -368,16 +385,7 @@ func TestGuardRelative(t *testing.T) {
 	}
 
 	// A baseline that cannot be measured is an error.
-	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"error":{"type":"index_not_found_exception"}}`)
-	}))
-	defer bad.Close()
-	bc, err := opensearch.NewClient(opensearch.Config{Addresses: []string{bad.URL}, DisableRetry: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bix, err := New(bc, Config{Index: "missing", Metrics: metrics.New(nil),
+	bix, err := New(statusClient(t, http.StatusNotFound, "index_not_found_exception"), Config{Index: "missing", Metrics: metrics.New(nil),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -552,15 +560,7 @@ func TestGuardSearchFailures(t *testing.T) {
 		status int
 		reason string
 	}{{http.StatusInternalServerError, "search_error"}, {http.StatusTooManyRequests, "search_429"}, {http.StatusServiceUnavailable, "search_503"}} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(c.status)
-			io.WriteString(w, `{"error":{"type":"x"}}`)
-		}))
-		cl, err := opensearch.NewClient(opensearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ix, m := guardIndexer(t, cl)
+		ix, m := guardIndexer(t, statusClient(t, c.status, "x"))
 		ctx, cancel := context.WithCancel(context.Background())
 		if _, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Target: time.Second, Interval: 5 * time.Millisecond, StartRate: 1000}); err != nil {
 			t.Fatal(err)
@@ -575,6 +575,5 @@ func TestGuardSearchFailures(t *testing.T) {
 			t.Fatalf("HTTP %d: rate %v, last cut %q; want at most %v after two cuts, reason %s", c.status, r, ix.reason(), 500*guardCut, c.reason)
 		}
 		cancel()
-		srv.Close()
 	}
 }
