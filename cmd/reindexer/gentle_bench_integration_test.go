@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,8 +92,14 @@ func BenchmarkGentle(b *testing.B) {
 			variants[i] = append(variants[i], "--guard-query", qfile, "--log-level", "info")
 		}
 	}
+	// Every search of the load is timed at the transport as well: with
+	// REINDEXER_GENTLE_TRACE=1 each phase prints its latency over time.
+	trace := &searchTrace{}
+	sampling, stopSampling := context.WithCancel(context.Background())
+	defer stopSampling()
+	go trace.sampleCPU(sampling)
 	cl, err := opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{
-		Addresses: []string{env.OpenSearchURL}, DisableRetry: true}})
+		Addresses: []string{env.OpenSearchURL}, DisableRetry: true, Transport: trace}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,13 +145,20 @@ func BenchmarkGentle(b *testing.B) {
 		docsSec float64 // over the whole replay
 		guard   string  // the guard's baseline log line
 		inPhase float64 // documents indexed per second during the phase
+		// The machine's CPU over the phase, shares of all its CPUs: busy
+		// (any process) and stolen by the hypervisor for other guests.
+		busy, steal float64
 	}
 	var results []result
+	var busy, steal float64 // of the last phase
 	search := func(index string) probe.SideStats {
+		began := time.Now()
 		st, err := probeFor(context.Background(), cl, index, queries, qps, phase)
 		if err != nil {
 			b.Fatal(err)
 		}
+		trace.print(began, time.Now())
+		busy, steal = trace.cpuBetween(began, time.Now())
 		return st
 	}
 	// REINDEXER_GENTLE_PHASES picks phases (e.g. "1,3"); with
@@ -160,7 +174,7 @@ func BenchmarkGentle(b *testing.B) {
 		settle(b, env)
 		before := readNodeLoad(b, env, index)
 		st := search(index)
-		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, index).since(before)})
+		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, index).since(before), busy: busy, steal: steal})
 	}
 	// Warm up: the node's JIT and caches see the same searches first (not
 	// counted), so that phase 1 is not its cold start.
@@ -182,6 +196,12 @@ func BenchmarkGentle(b *testing.B) {
 			index := idle // phase 1 only reads it
 			if k > 0 {
 				index = fresh[k-1]
+				// The same warm-up as phase 1's index had: phase 3 must
+				// not measure a cold index against a warm one.
+				settle(b, env)
+				warm := time.Now()
+				_, _ = probeFor(context.Background(), cl, index, queries, qps, phase/2)
+				trace.print(warm, time.Now())
 			}
 			args := append([]string{"replay", "--brokers", strings.Join(env.KafkaBrokers, ","), "--opensearch", env.OpenSearchURL,
 				"--topic", topic, "--group", itest.Name(b, "g"), "--index", index, "--from", "2000-01-01T00:00:00Z",
@@ -199,7 +219,7 @@ func BenchmarkGentle(b *testing.B) {
 			before := readNodeLoad(b, env, index)
 			st := search(index)
 			load := readNodeLoad(b, env, index).since(before)
-			r := result{name: name, search: st, node: load, inPhase: float64(load.indexed) / load.wall.Seconds()}
+			r := result{name: name, search: st, node: load, inPhase: float64(load.indexed) / load.wall.Seconds(), busy: busy, steal: steal}
 			if !wait {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 				_ = cmd.Wait()
@@ -256,15 +276,15 @@ func BenchmarkGentle(b *testing.B) {
 		}
 	}
 	var tb strings.Builder
-	fmt.Fprintf(&tb, "\n| phase | search p50 | p99 | max | errors+rejected | docs/s in phase | replay docs/s | node CPU | young GCs (ms) |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&tb, "\n| phase | search p50 | p99 | max | errors+rejected | docs/s in phase | replay docs/s | node CPU | young GCs (ms) | machine busy / steal |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		rate := "-"
 		if r.docsSec > 0 {
 			rate = strconv.FormatFloat(r.docsSec, 'f', 0, 64)
 		}
-		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %d | %.0f | %s | %.0f %% | %d (%d) |\n", r.name, probe.Round(r.search.P50), probe.Round(r.search.P99),
+		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %d | %.0f | %s | %.0f %% | %d (%d) | %.0f %% / %.1f %% |\n", r.name, probe.Round(r.search.P50), probe.Round(r.search.P99),
 			probe.Round(r.search.Max), r.search.Errors+r.search.Rejected+r.search.Unsent, r.inPhase, rate,
-			100*r.node.cpu.Seconds()/r.node.wall.Seconds(), r.node.youngGCs, r.node.youngGCTime.Milliseconds())
+			100*r.node.cpu.Seconds()/r.node.wall.Seconds(), r.node.youngGCs, r.node.youngGCTime.Milliseconds(), 100*r.busy, 100*r.steal)
 	}
 	for _, r := range results {
 		if r.guard != "" {
@@ -344,6 +364,112 @@ func traceGuard(name, log string) {
 		if strings.Contains(l, "msg=\"guard ") {
 			fmt.Println(l)
 		}
+	}
+}
+
+// searchTrace times every search the load sends (at the transport: from
+// the request to the answer's headers) and samples the machine's CPU; with
+// REINDEXER_GENTLE_TRACE=1 it prints both per 5 s of a phase: where in a
+// phase the slow searches were, and whether the hypervisor was taking the
+// CPUs away then (steal).
+type searchTrace struct {
+	mu  sync.Mutex
+	at  []time.Time
+	lat []time.Duration
+	cpu []cpuSample // every second, while tracing
+}
+
+// cpuSample is the machine's CPU counters (/proc/stat, in ticks) at a
+// moment: busy (user, nice, system, irq, softirq), steal (time the
+// hypervisor gave another guest) and all.
+type cpuSample struct {
+	at               time.Time
+	busy, steal, all float64
+}
+
+// sampleCPU records the machine's CPU counters every second until ctx
+// ends (Linux; nothing elsewhere).
+func (t *searchTrace) sampleCPU(ctx context.Context) {
+	for {
+		if data, err := os.ReadFile("/proc/stat"); err == nil {
+			f := strings.Fields(strings.SplitN(string(data), "\n", 2)[0])
+			v := make([]float64, len(f))
+			for i := 1; i < len(f); i++ {
+				v[i], _ = strconv.ParseFloat(f[i], 64)
+			}
+			if len(v) > 8 {
+				s := cpuSample{at: time.Now(), busy: v[1] + v[2] + v[3] + v[6] + v[7], steal: v[8]}
+				for _, x := range v[1:] {
+					s.all += x
+				}
+				t.mu.Lock()
+				t.cpu = append(t.cpu, s)
+				t.mu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// cpuBetween returns the machine's busy and steal shares (of all its
+// CPUs) between from and to, from the samples nearest them.
+func (t *searchTrace) cpuBetween(from, to time.Time) (busy, steal float64) {
+	var a, z *cpuSample
+	for i := range t.cpu {
+		if a == nil && !t.cpu[i].at.Before(from) {
+			a = &t.cpu[i]
+		}
+		if !t.cpu[i].at.After(to) {
+			z = &t.cpu[i]
+		}
+	}
+	if a == nil || z == nil || z.all <= a.all {
+		return 0, 0
+	}
+	return (z.busy - a.busy) / (z.all - a.all), (z.steal - a.steal) / (z.all - a.all)
+}
+
+func (t *searchTrace) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if strings.HasSuffix(r.URL.Path, "/_search") {
+		t.mu.Lock()
+		t.at, t.lat = append(t.at, start), append(t.lat, time.Since(start))
+		t.mu.Unlock()
+	}
+	return res, err
+}
+
+// print prints the searches sent in [from, to) per 5 s: count, p50, p99,
+// max.
+func (t *searchTrace) print(from, to time.Time) {
+	if os.Getenv("REINDEXER_GENTLE_TRACE") != "1" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	const bucket = 5 * time.Second
+	fmt.Printf("\nsearches from %s, per %s: count p50 p99 max, machine busy and steal (of %d CPUs)\n", from.Format("15:04:05"), bucket, runtime.NumCPU())
+	for b0 := from; b0.Before(to); b0 = b0.Add(bucket) {
+		var lat []time.Duration
+		for i, at := range t.at {
+			if !at.Before(b0) && at.Before(b0.Add(bucket)) && at.Before(to) {
+				lat = append(lat, t.lat[i])
+			}
+		}
+		if len(lat) == 0 {
+			continue
+		}
+		slices.Sort(lat)
+		q := func(p float64) time.Duration {
+			return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(100 * time.Microsecond)
+		}
+		busy, steal := t.cpuBetween(b0, b0.Add(bucket))
+		fmt.Printf("  %s %4d %8s %8s %8s %4.0f%% %4.1f%%\n", b0.Format("15:04:05"), len(lat), q(0.5), q(0.99), lat[len(lat)-1].Round(100*time.Microsecond), 100*busy, 100*steal)
 	}
 }
 
