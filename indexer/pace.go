@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -434,13 +435,16 @@ type GuardConfig struct {
 	// own latency before this worker writes: Guard first runs two windows
 	// of searches (one every 100ms at most, before the first bulk, after
 	// two that open connections) and the target becomes Relative times
-	// the lower of their two means; the guard then steers on the mean of its last window (a
-	// window is 16 searches, or the fewest whole rounds of the queries
-	// above 16, so that every window and baseline holds the same mix of
-	// cheap and costly queries; a mean feels the slow searches a write burst
-	// causes, which a median of 16 ignores, and is steadier than a tail
-	// quantile of so few). 1.5 means "searches may become at most 50%
-	// slower on average". Overrides Target.
+	// the lower of their two trimmed means (the mean without the slowest
+	// eighth); the guard then steers on the trimmed mean of its last
+	// window (a window is 16 searches, or the fewest whole rounds of the
+	// queries above 16, so that every window and baseline holds the same
+	// mix of cheap and costly queries; a mean feels the slow searches a
+	// write load causes, which a median of 16 ignores, and is steadier than
+	// a tail quantile of so few; leaving out the slowest two keeps one
+	// search a stalled VM or a collection held up from counting as a
+	// slowdown). 1.5 means "searches may become at most 50% slower on
+	// average". Overrides Target.
 	Relative float64
 	// Interval is how often one guard search runs while the worker writes:
 	// the guard's whole load. Default 500ms.
@@ -469,12 +473,26 @@ const (
 	// guardConfirm is how many windows in a row must be above the target
 	// before the guard cuts (a failed or rejected search cuts at once).
 	guardConfirm = 2
+	// guardDoubleTo bounds the doubling start: past this many times the
+	// start rate the guard climbs by guardStep like after its first cut.
+	// A baseline taken in a noisy moment is lax, and doubling from it
+	// reached 23 000 docs/s (twice an unthrottled replay on a 2-vCPU
+	// node) before the searches pushed back; a fifth per window gives them
+	// many windows to push back in before the rate is high.
+	guardDoubleTo = 8
+	// guardStuck is how many cuts in a row, with no raise between them,
+	// make a relative guard re-measure its baseline at once rather than at
+	// the next guardRebaseEvery: searches that stay slow however far the
+	// rate falls are slow for another reason (another tenant, a slower
+	// node), and a target from before that would hold the worker at the
+	// floor.
+	guardStuck = 3
 )
 
 // A relative guard re-measures its baseline every guardRebaseEvery
-// intervals: it holds the worker's bulks back for one interval, then takes
-// the mean of one window of searches (about 7% of the time without
-// writes). The node's own latency drifts over a long replay (a
+// intervals (and when stuck, see guardStuck): it holds the worker's bulks
+// back for one interval, then takes the trimmed mean of one window of
+// searches (about 7% of the time without writes). The node's own latency drifts over a long replay (a
 // million updates leave deleted documents and more segments behind); a
 // baseline taken once at start becomes unreachable and the worker would
 // crawl at the floor. The new baseline may be lower than the old, or up
@@ -497,17 +515,20 @@ const (
 // far less than the same documents in large bursts.
 //
 // The rate starts at StartRate and doubles every window (16 searches, see
-// Relative) while they are fast; the first time the searches' quantile
-// (the second slowest of the window, about their 90th percentile; their
-// mean for a relative target) is above the target, it halves and from then on falls to 70%
-// when above the target and grows by 10% while the quantile is below four
-// fifths of the target (for a relative target: below the middle between
-// the baseline and the target), each step judged by a window of searches
-// made after the previous one. It never rises above twice what the worker
-// achieved over those searches (a worker held back by something else
-// does not bank a rate it would then send at once) nor falls below 10
-// documents per second. A relative target is re-measured every 240
-// searches with the worker held back (see guardRebaseEvery). Each step
+// Relative) while they are fast, up to 8 x StartRate, then grows by a
+// fifth per window; the first time the searches' quantile (the second
+// slowest of the window, about their 90th percentile; their trimmed mean
+// for a relative target) is above the target in two windows in a row, it
+// halves and from then on falls to 70% when above the target twice in a
+// row and grows by a fifth while the quantile is below four fifths of the
+// target (for a relative target: below the middle between the baseline
+// and the target), each step judged by a window of searches made after
+// the previous one. It never rises above twice what the worker achieved
+// over those searches (a worker held back by something else does not bank
+// a rate it would then send at once) nor falls below 10 documents per
+// second. A relative target is re-measured with the worker held back
+// every 240 searches, and at once after three cuts in a row without a
+// raise (see guardRebaseEvery, guardStuck). Each step
 // down counts in reindexer_throttle_decreases_total (reason
 // "search_latency", or "search_error" for a failed search, or
 // "search_429"/"search_503" for a rejected one) and sets the reason
@@ -545,7 +566,7 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.setGuardRate(cfg.StartRate, "")
 	g := &guard{ix: ix, path: path, queries: queries, size: size, target: target, raise: raise, interval: cfg.Interval,
-		relative: cfg.Relative > 0, factor: cfg.Relative, base: base, rate: cfg.StartRate}
+		relative: cfg.Relative > 0, factor: cfg.Relative, base: base, rate: cfg.StartRate, start: cfg.StartRate}
 	go g.steer(ctx)
 	return target, nil
 }
@@ -586,9 +607,9 @@ func (ix *Indexer) setGuardRate(r float64, reason string) {
 const baselineWarmup = 2
 
 // baseline runs baselineWarmup + rounds*size searches, spaced by gap, and
-// returns the lowest of the mean latencies of each window of size (which
-// start at the first query): the quieter round, since a moment of
-// unrelated load during one would set a lax target.
+// returns the lowest of the trimmed means (trimmedMean) of each window of
+// size (which start at the first query): the quieter round, since a moment
+// of unrelated load during one would set a lax target.
 func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, rounds, size int, gap time.Duration) (time.Duration, error) {
 	n := rounds * size
 	lat := make([]time.Duration, 0, baselineWarmup+n)
@@ -608,9 +629,9 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 		lat = append(lat, d)
 	}
 	lat = lat[baselineWarmup:]
-	base := mean(lat[:size])
+	base := trimmedMean(lat[:size])
 	for i := size; i+size <= len(lat); i += size {
-		base = min(base, mean(lat[i:i+size]))
+		base = min(base, trimmedMean(lat[i:i+size]))
 	}
 	return base, nil
 }
@@ -629,7 +650,9 @@ type guard struct {
 	factor   float64       // Relative
 	base     time.Duration // the baseline in force (relative)
 	rate     float64       // documents per second allowed
+	start    float64       // StartRate
 	slow     int           // windows in a row above the target
+	stuck    int           // latency cuts since the last raise or re-measure
 	started  bool          // the doubling start has ended
 	w        guardWindow
 	fromDocs int64     // documents sent when the window began
@@ -649,7 +672,7 @@ func (g *guard) steer(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if g.relative && i > 0 && i%guardRebaseEvery == 0 {
+		if g.relative && (i > 0 && i%guardRebaseEvery == 0 || g.stuck >= guardStuck) {
 			g.rebase(ctx, tick.C)
 			continue
 		}
@@ -703,13 +726,14 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 		g.ix.m.GuardLatency.Observe(d.Seconds())
 		lat = append(lat, d)
 	}
-	m := mean(lat)
+	m := trimmedMean(lat)
 	base := min(m, time.Duration(guardRebaseGrowth*float64(g.base)))
 	g.base = base
 	g.target, g.raise = relativeTarget(base, g.factor)
 	g.ix.m.GuardTarget.Set(g.target.Seconds())
 	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", g.size,
 		"mean", m, "baseline", base, "target", g.target, "rate", g.rate)
+	g.stuck = 0
 	g.reset()
 }
 
@@ -727,7 +751,7 @@ func (g *guard) judge(q time.Duration) {
 	case q <= g.raise:
 		g.slow = 0
 		r := g.rate * guardStep
-		if !g.started {
+		if !g.started && g.rate*2 <= guardDoubleTo*g.start {
 			r = g.rate * 2
 		}
 		// Not above twice what the worker achieved meanwhile: a rate it
@@ -737,6 +761,7 @@ func (g *guard) judge(q time.Duration) {
 			r = min(r, max(2*achieved, g.rate))
 		}
 		if r > g.rate {
+			g.stuck = 0
 			g.ix.log.Info("guard raises the rate", "index", g.ix.cfg.Index, "from", int(g.rate), "to", int(r), "searches", q, "target", g.target)
 			g.rate = r
 			g.ix.setGuardRate(r, "")
@@ -756,6 +781,9 @@ func (g *guard) cut(reason string, q time.Duration) {
 		f, g.started = 0.5, true
 	}
 	g.slow = 0
+	if reason == "search_latency" {
+		g.stuck++
+	}
 	if g.rate > minGuardRate {
 		r := max(minGuardRate, g.rate*f)
 		g.ix.log.Info("guard lowers the rate", "index", g.ix.cfg.Index, "from", int(g.rate), "to", int(r), "reason", reason, "searches", q, "target", g.target)
@@ -789,7 +817,7 @@ func (w *guardWindow) add(d time.Duration, size int, avg bool) time.Duration {
 	w.n++
 	held := w.lat[:min(w.n, size)]
 	if avg {
-		return mean(held)
+		return trimmedMean(held)
 	}
 	top, second := time.Duration(0), time.Duration(0)
 	for _, v := range held {
@@ -804,6 +832,17 @@ func (w *guardWindow) add(d time.Duration, size int, avg bool) time.Duration {
 		return top
 	}
 	return second
+}
+
+// trimmedMean returns the mean of lat without its slowest eighth (2 of
+// 16): a search the hypervisor or a collection happened to stall is 5-10
+// times the others on a small node and alone moves a window's mean by half
+// a baseline, which is noise; a write load slows many searches of a
+// window, and moves the trimmed mean all the same.
+func trimmedMean(lat []time.Duration) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return mean(s[:len(s)-len(s)/8])
 }
 
 // mean returns the mean of lat (0 for none).

@@ -288,7 +288,7 @@ func TestGuardBacksOff(t *testing.T) {
 // the target hold it.
 func TestGuardSteps(t *testing.T) {
 	ix, m := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
-	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 100}
+	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 100, start: 100}
 	ix.setGuardRate(g.rate, "")
 	g.reset()
 	// sent pretends the worker sent n documents over the last second.
@@ -334,6 +334,38 @@ func TestGuardSteps(t *testing.T) {
 	g.judge(time.Second)
 	if after := testutil.ToFloat64(m.ThrottleDecreases.WithLabelValues("search_latency")); after != n || n < 3 {
 		t.Fatalf("decreases{search_latency} = %v, then %v at the floor; want at least 3, then unchanged", n, after)
+	}
+	// The doubling start stops at guardDoubleTo times the start rate; from
+	// there a fast window raises by a fifth, and the first cut still halves.
+	g.rate, g.started, g.slow = 100, false, 0
+	for _, want := range []float64{200, 400, 800, 800 * guardStep, 800 * guardStep * guardStep} {
+		sent(1 << 20)
+		step(10*time.Millisecond, want)
+	}
+	step(60*time.Millisecond, 800*guardStep*guardStep)
+	step(60*time.Millisecond, 800*guardStep*guardStep/2)
+}
+
+// TestGuardStuck: latency cuts in a row with no raise between them count
+// as stuck (a relative guard re-measures its baseline then); a raise or a
+// re-measure clears the count, a failed search does not add to it.
+func TestGuardStuck(t *testing.T) {
+	ix, _ := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
+	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 1000, start: 1000}
+	g.reset()
+	for i := 0; i < guardStuck; i++ {
+		g.judge(time.Second)
+		g.judge(time.Second)
+	}
+	g.cut("search_error", 0)
+	if g.stuck != guardStuck {
+		t.Fatalf("stuck %d after %d latency cuts and a failed search, want %d", g.stuck, guardStuck, guardStuck)
+	}
+	g.fromAt = time.Now().Add(-time.Second)
+	ix.thr.sent.Add(1 << 20)
+	g.judge(time.Millisecond)
+	if g.stuck != 0 {
+		t.Fatalf("stuck %d after a raise, want 0", g.stuck)
 	}
 }
 
@@ -456,13 +488,26 @@ func TestGuardWindowQuantile(t *testing.T) {
 	if q := w.add(2*time.Millisecond, 16, false); q != 2*time.Millisecond {
 		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
 	}
-	// The mean (relative targets): one slow search moves it.
+	// The trimmed mean (relative targets): the slowest eighth is left out,
+	// so one stalled search of 16 does not move it, while a slowdown of
+	// most searches does.
 	var m guardWindow
-	for _, ms := range []int{9, 1, 30, 2, 3} {
-		m.add(time.Duration(ms)*time.Millisecond, 16, true)
+	for i := 0; i < 15; i++ {
+		m.add(4*time.Millisecond, 16, true)
 	}
-	if got := m.add(5*time.Millisecond, 16, true); got != 50*time.Millisecond/6 {
-		t.Fatalf("mean of 9,1,30,2,3,5 ms = %v, want 50/6 ms", got)
+	if got := m.add(40*time.Millisecond, 16, true); got != 4*time.Millisecond {
+		t.Fatalf("trimmed mean of 15 x 4ms and one 40ms = %v, want 4ms", got)
+	}
+	for i := 0; i < 7; i++ {
+		m.add(10*time.Millisecond, 16, true)
+	}
+	// With the next: 7 x 4ms, 1 x 40ms (oldest first) and 8 x 10ms: without the two
+	// slowest (40 and 10), (7*4 + 7*10) / 14 = 7ms.
+	if got := m.add(10*time.Millisecond, 16, true); got != 7*time.Millisecond {
+		t.Fatalf("trimmed mean after half the window slowed: %v, want 7ms", got)
+	}
+	if got := trimmedMean([]time.Duration{9, 1, 30, 2, 3, 5}); got != 50/6 {
+		t.Fatalf("trimmed mean of 6 (nothing left out): %v, want 50/6", got)
 	}
 }
 
@@ -493,52 +538,74 @@ func TestPacerHold(t *testing.T) {
 	ix.thr.release()
 }
 
-// TestGuardRebase: a relative guard re-measures its baseline every
-// guardRebaseEvery searches with the worker held back, so a node that got
-// slower on its own (not because of the worker) moves the target up, by
-// at most guardRebaseGrowth per re-measure; the worker is never left held
-// when the guard stops.
+// TestGuardRebase: a relative guard re-measures its baseline with the
+// worker held back, and the target follows a node that became slower for
+// good, by at most guardRebaseGrowth per re-measure: at once when the
+// searches stay above the target however far the rate falls (stuck, here
+// 4 x slower), every guardRebaseEvery searches otherwise (here 1.2 x
+// slower: inside the target, so the rate neither falls nor rises). The
+// hold ends when the guard stops.
 func TestGuardRebase(t *testing.T) {
-	var delay atomic.Int64
-	delay.Store(int64(10 * time.Millisecond))
-	searches := make(chan struct{}, 1000)
-	c := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
-	ix, m := guardIndexer(t, c)
-	ctx, cancel := context.WithCancel(context.Background())
-	first, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 2 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	delay.Store(int64(40 * time.Millisecond)) // the node is slower now, for good
-	var held bool
-	for deadline := time.After(30 * time.Second); testutil.ToFloat64(m.GuardTarget) <= first.Seconds(); {
-		select {
-		case <-searches:
-			ix.thr.mu.Lock()
-			held = held || ix.thr.held != nil
-			ix.thr.mu.Unlock()
-		case <-deadline:
-			t.Fatalf("target %v s after the node slowed down, want above the first %v", testutil.ToFloat64(m.GuardTarget), first)
-		}
-	}
-	if !held {
-		t.Fatal("the re-measure did not hold the worker back")
-	}
-	if got, limit := testutil.ToFloat64(m.GuardTarget), first.Seconds()*guardRebaseGrowth*1.0001; got > limit {
-		t.Fatalf("target %v s after one re-measure, want at most %v", got, limit)
-	}
-	cancel()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		ix.thr.mu.Lock()
-		h := ix.thr.held
-		ix.thr.mu.Unlock()
-		if h == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the worker is still held after the guard stopped")
-		}
-		time.Sleep(5 * time.Millisecond)
+	for _, c := range []struct {
+		name       string
+		slower     time.Duration
+		minS, maxS int // searches after the slowdown until the target moves
+	}{
+		{"stuck", 40 * time.Millisecond, guardStuck * guardConfirm * guardWindowSize(1), guardRebaseEvery - 1},
+		{"periodic", 12 * time.Millisecond, guardRebaseEvery - 2*guardWindowSize(1) - baselineWarmup, guardRebaseEvery + guardWindowSize(1) + 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var delay atomic.Int64
+			delay.Store(int64(10 * time.Millisecond))
+			searches := make(chan struct{}, 1000)
+			cl := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
+			ix, m := guardIndexer(t, cl)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			first, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 2 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for len(searches) > 0 {
+				<-searches // the baseline's
+			}
+			delay.Store(int64(c.slower)) // the node is slower now, for good
+			var held bool
+			n := 0
+			for deadline := time.After(30 * time.Second); testutil.ToFloat64(m.GuardTarget) <= first.Seconds(); {
+				select {
+				case <-searches:
+					n++
+					ix.thr.mu.Lock()
+					held = held || ix.thr.held != nil
+					ix.thr.mu.Unlock()
+				case <-deadline:
+					t.Fatalf("target %v s after the node slowed down, want above the first %v", testutil.ToFloat64(m.GuardTarget), first)
+				}
+			}
+			if !held {
+				t.Fatal("the re-measure did not hold the worker back")
+			}
+			if n < c.minS || n > c.maxS {
+				t.Fatalf("target moved after %d searches at the slower speed, want %d to %d", n, c.minS, c.maxS)
+			}
+			if got, limit := testutil.ToFloat64(m.GuardTarget), first.Seconds()*guardRebaseGrowth*1.0001; got > limit {
+				t.Fatalf("target %v s after one re-measure, want at most %v", got, limit)
+			}
+			cancel()
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				ix.thr.mu.Lock()
+				h := ix.thr.held
+				ix.thr.mu.Unlock()
+				if h == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the worker is still held after the guard stopped")
+				}
+				time.Sleep(5 * time.Millisecond) // poll interval
+			}
+		})
 	}
 }
 
