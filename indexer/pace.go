@@ -492,8 +492,9 @@ const (
 // A relative guard re-measures its baseline every guardRebaseEvery
 // intervals (and when stuck, see guardStuck): it holds the worker's bulks
 // back for one interval, then takes the trimmed mean of one window of
-// searches (about 7% of the time without writes). The node's own latency drifts over a long replay (a
-// million updates leave deleted documents and more segments behind); a
+// searches (about 7% of the time without writes). The node's own latency
+// drifts over a long replay (a million updates leave deleted documents
+// and more segments behind); a
 // baseline taken once at start becomes unreachable and the worker would
 // crawl at the floor. The new baseline may be lower than the old, or up
 // to guardRebaseGrowth times it (merges the worker caused still run while
@@ -707,6 +708,7 @@ func (g *guard) search(ctx context.Context) (time.Duration, string, error) {
 // rebase re-measures a relative guard's baseline with the worker's bulks
 // held back (see guardRebaseEvery); tick paces its searches.
 func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
+	g.stuck = 0 // a re-measure that fails is not retried at every tick
 	g.ix.thr.hold()
 	defer g.ix.thr.resume()
 	lat := make([]time.Duration, 0, g.size)
@@ -733,7 +735,6 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 	g.ix.m.GuardTarget.Set(g.target.Seconds())
 	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", g.size,
 		"mean", m, "baseline", base, "target", g.target, "rate", g.rate)
-	g.stuck = 0
 	g.reset()
 }
 
