@@ -211,6 +211,48 @@ func send(ctx context.Context, ix *Indexer) {
 	}
 }
 
+// delayServer is a guardServer whose delay the test changes as it goes.
+type delayServer struct {
+	delay    atomic.Int64
+	searches chan struct{} // one per search answered
+}
+
+// newDelayServer starts a delayServer answering after d, with room for
+// buf searches on its channel.
+func newDelayServer(t *testing.T, d time.Duration, buf int) (*delayServer, *opensearch.Client) {
+	s := &delayServer{searches: make(chan struct{}, buf)}
+	s.set(d)
+	return s, guardServer(t, func() time.Duration { return time.Duration(s.delay.Load()) }, s.searches)
+}
+
+// set makes the next searches take d.
+func (s *delayServer) set(d time.Duration) { s.delay.Store(int64(d)) }
+
+// relativeGuard is a running guard with a 1.5x target on a delayServer.
+type relativeGuard struct {
+	*delayServer
+	ix     *Indexer
+	m      *metrics.Metrics
+	target time.Duration   // what Guard returned
+	ctx    context.Context // the guard's; ends with cancel
+	cancel context.CancelFunc
+}
+
+// startRelativeGuard starts a guard searching every interval, with a 1.5x
+// target measured on a delayServer answering after d.
+func startRelativeGuard(t *testing.T, d time.Duration, buf int, interval time.Duration) *relativeGuard {
+	t.Helper()
+	srv, c := newDelayServer(t, d, buf)
+	ix, m := guardIndexer(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: interval})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return &relativeGuard{delayServer: srv, ix: ix, m: m, target: target, ctx: ctx, cancel: cancel}
+}
+
 // guardIndexer returns an indexer on c with adaptive concurrency on (8 in
 // flight, 10ms bulk target), and its metrics.
 func guardIndexer(t *testing.T, c *opensearch.Client) (*Indexer, *metrics.Metrics) {
@@ -375,17 +417,9 @@ func TestGuardStuck(t *testing.T) {
 // the baseline's speed they raise it again. A failing baseline is an
 // error.
 func TestGuardRelative(t *testing.T) {
-	var delay atomic.Int64
-	delay.Store(int64(20 * time.Millisecond))
-	searches := make(chan struct{}, 100)
-	c := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
-	ix, m := guardIndexer(t, c)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	target, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := startRelativeGuard(t, 20*time.Millisecond, 100, 10*time.Millisecond)
+	defer g.cancel()
+	srv, searches, ix, m, target := g.delayServer, g.searches, g.ix, g.m, g.target
 	// Each baseline search took at least 20ms (the server's delay), so the
 	// target is at least 30ms; well under the 200ms the searches take next.
 	if target < 30*time.Millisecond || target > 150*time.Millisecond {
@@ -400,12 +434,12 @@ func TestGuardRelative(t *testing.T) {
 	if r := ix.GuardRate(); r != DefaultGuardStartRate {
 		t.Fatalf("guard rate %v after the baseline, want %v", r, DefaultGuardStartRate)
 	}
-	go send(ctx, ix)
-	delay.Store(int64(200 * time.Millisecond))
+	go send(g.ctx, ix)
+	srv.set(200 * time.Millisecond)
 	awaitSearchCut(t, ix, DefaultGuardStartRate, searches, 20*time.Second)
 	// Back to the baseline's speed: inside the lower half between baseline
 	// and target, the guard raises the rate again.
-	delay.Store(int64(20 * time.Millisecond))
+	srv.set(20 * time.Millisecond)
 	low := ix.GuardRate()
 	for deadline := time.After(20 * time.Second); ix.GuardRate() <= low; {
 		select {
@@ -422,7 +456,7 @@ func TestGuardRelative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5}); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+	if _, err := bix.Guard(g.ctx, GuardConfig{Queries: guardQuery, Relative: 1.5}); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
 		t.Fatalf("baseline on a missing index: %v, want an error naming HTTP 404", err)
 	}
 }
@@ -472,9 +506,7 @@ func TestGuardWindowQuantile(t *testing.T) {
 	if q := w.add(5*time.Millisecond, 16, false); q != 5*time.Millisecond {
 		t.Fatalf("one sample: %v", q)
 	}
-	for i := 0; i < 14; i++ {
-		w.add(time.Millisecond, 16, false)
-	}
+	addN(&w, time.Millisecond, 14, false)
 	if w.n != 15 {
 		t.Fatalf("%d samples after 15", w.n)
 	}
@@ -482,9 +514,7 @@ func TestGuardWindowQuantile(t *testing.T) {
 		t.Fatalf("quantile %v, want the second largest, 5ms", q)
 	}
 	// The oldest samples leave the window.
-	for i := 0; i < 16; i++ {
-		w.add(2*time.Millisecond, 16, false)
-	}
+	addN(&w, 2*time.Millisecond, 16, false)
 	if q := w.add(2*time.Millisecond, 16, false); q != 2*time.Millisecond {
 		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
 	}
@@ -492,22 +522,25 @@ func TestGuardWindowQuantile(t *testing.T) {
 	// so one stalled search of 16 does not move it, while a slowdown of
 	// most searches does.
 	var m guardWindow
-	for i := 0; i < 15; i++ {
-		m.add(4*time.Millisecond, 16, true)
-	}
+	addN(&m, 4*time.Millisecond, 15, true)
 	if got := m.add(40*time.Millisecond, 16, true); got != 4*time.Millisecond {
 		t.Fatalf("trimmed mean of 15 x 4ms and one 40ms = %v, want 4ms", got)
 	}
-	for i := 0; i < 7; i++ {
-		m.add(10*time.Millisecond, 16, true)
-	}
-	// With the next: 7 x 4ms, 1 x 40ms (oldest first) and 8 x 10ms: without the two
-	// slowest (40 and 10), (7*4 + 7*10) / 14 = 7ms.
+	addN(&m, 10*time.Millisecond, 7, true)
+	// With the next: 7 x 4ms, 1 x 40ms (oldest first) and 8 x 10ms:
+	// without the two slowest (40 and 10), (7*4 + 7*10) / 14 = 7ms.
 	if got := m.add(10*time.Millisecond, 16, true); got != 7*time.Millisecond {
 		t.Fatalf("trimmed mean after half the window slowed: %v, want 7ms", got)
 	}
 	if got := trimmedMean([]time.Duration{9, 1, 30, 2, 3, 5}); got != 50/6 {
 		t.Fatalf("trimmed mean of 6 (nothing left out): %v, want 50/6", got)
+	}
+}
+
+// addN adds n searches of d to a window of 16.
+func addN(w *guardWindow, d time.Duration, n int, avg bool) {
+	for i := 0; i < n; i++ {
+		w.add(d, 16, avg)
 	}
 }
 
@@ -555,21 +588,13 @@ func TestGuardRebase(t *testing.T) {
 		{"periodic", 12 * time.Millisecond, guardRebaseEvery - 2*guardWindowSize(1) - baselineWarmup, guardRebaseEvery + guardWindowSize(1) + 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var delay atomic.Int64
-			delay.Store(int64(10 * time.Millisecond))
-			searches := make(chan struct{}, 1000)
-			cl := guardServer(t, func() time.Duration { return time.Duration(delay.Load()) }, searches)
-			ix, m := guardIndexer(t, cl)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			first, err := ix.Guard(ctx, GuardConfig{Queries: guardQuery, Relative: 1.5, Interval: 2 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := startRelativeGuard(t, 10*time.Millisecond, 1000, 2*time.Millisecond)
+			defer g.cancel()
+			srv, searches, ix, m, first, cancel := g.delayServer, g.searches, g.ix, g.m, g.target, g.cancel
 			for len(searches) > 0 {
 				<-searches // the baseline's
 			}
-			delay.Store(int64(c.slower)) // the node is slower now, for good
+			srv.set(c.slower) // the node is slower now, for good
 			var held bool
 			n := 0
 			for deadline := time.After(30 * time.Second); testutil.ToFloat64(m.GuardTarget) <= first.Seconds(); {
