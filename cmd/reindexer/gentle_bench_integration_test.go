@@ -40,9 +40,10 @@ import (
 //  1. idle: search only;
 //  2. search during an unthrottled replay of the bench stream into the
 //     searched index;
-//  3. search during the same replay into a fresh copy of that index with a
-//     guard query file and a search latency target (by default 1.5x: the
-//     guard's mean search may get 50% slower than with the worker paused);
+//  3. search during the same replay into a fresh copy of that index (warmed
+//     up by the same searches as phase 1's) with a guard query file and a
+//     search latency target (by default 1.5x: the guard's mean search may
+//     get 50% slower than with the worker paused);
 //
 // then idle again on phase 3's index in its final state, and a --max-rate
 // check:
@@ -52,14 +53,17 @@ import (
 // Per phase it reports search p50/p99/max and errors, the documents the
 // node indexed per second during the phase, the replay's documents per
 // second over the whole replay (which may outlast the phase), and the
-// node's CPU and young collections. Environment: REINDEXER_BENCH_EVENTS
+// node's CPU and young collections, the machine's busy and steal shares
+// (steal: CPU the hypervisor gave other guests, which on a shared VM
+// slows every search, idle or not) and the p99 of the searches made in
+// seconds with under 2% steal. Environment: REINDEXER_BENCH_EVENTS
 // (stream size, default 300000; make bench-gentle uses 1000000),
 // REINDEXER_GENTLE_QPS (search rate, default 40), REINDEXER_GENTLE_PHASE
 // (phase length, default 30s; make bench-gentle uses 60s),
 // REINDEXER_GENTLE_FLAGS (phase 3's throttle flags; several sets separated
 // by ";"), REINDEXER_GENTLE_PHASES (which to run, default "1,2,3,r"),
 // REINDEXER_GENTLE_WAIT=0 (stop each replay when its phase ends instead of
-// awaiting it: quick experiments), REINDEXER_GENTLE_TRACE=1 (print the guard's steps), REINDEXER_GENTLE_MAX (how long a replay
+// awaiting it: quick experiments), REINDEXER_GENTLE_TRACE=1 (print the guard's steps and each phase's searches per 5 s with busy and steal), REINDEXER_GENTLE_MAX (how long a replay
 // is awaited before it is stopped and reported incomplete, default 20m),
 // REINDEXER_GENTLE_RATE (caps for the
 // rate check, comma-separated, default 2000).
