@@ -489,17 +489,22 @@ const (
 	guardStuck = 3
 )
 
-// A relative guard re-measures its baseline every guardRebaseEvery
-// intervals (and when stuck, see guardStuck): it holds the worker's bulks
-// back for one interval, then takes the trimmed mean of one window of
-// searches (about 7% of the time without writes). The node's own latency
-// drifts over a long replay (a million updates leave deleted documents
-// and more segments behind); a
-// baseline taken once at start becomes unreachable and the worker would
-// crawl at the floor. The new baseline may be lower than the old, or up
+// A relative guard re-measures its baseline after guardFirstRebase
+// intervals, then after twice as many each time up to every
+// guardRebaseEvery (and when stuck, see guardStuck): it holds the worker's
+// bulks back for one interval, then takes the trimmed mean of one window
+// of searches (about 7% of the time without writes, once the re-measures
+// are guardRebaseEvery apart). The first comes early because the baseline
+// at start may be lax (a node still busy with what ran before: one was
+// 9.4 ms where the re-measure a minute later found 5.3, and the guard
+// climbed to 27 000 docs/s meanwhile). The node's own latency drifts over
+// a long replay (a million updates leave deleted documents and more
+// segments behind); a baseline taken once at start becomes unreachable
+// and the worker would crawl at the floor. The new baseline may be lower than the old, or up
 // to guardRebaseGrowth times it (merges the worker caused still run while
 // it pauses: a baseline that could follow them freely would ratchet up).
 const (
+	guardFirstRebase  = 32
 	guardRebaseEvery  = 240
 	guardRebaseGrowth = 1.1
 )
@@ -528,8 +533,8 @@ const (
 // over those searches (a worker held back by something else does not bank
 // a rate it would then send at once) nor falls below 10 documents per
 // second. A relative target is re-measured with the worker held back
-// every 240 searches, and at once after three cuts in a row without a
-// raise (see guardRebaseEvery, guardStuck). Each step
+// after 32 searches, 64 more, 128 more, then every 240, and at once after
+// three cuts in a row without a raise (see guardRebaseEvery, guardStuck). Each step
 // down counts in reindexer_throttle_decreases_total (reason
 // "search_latency", or "search_error" for a failed search, or
 // "search_429"/"search_503" for a rejected one) and sets the reason
@@ -667,13 +672,19 @@ func (g *guard) steer(ctx context.Context) {
 	defer tick.Stop()
 	defer g.ix.thr.resume() // never leave the worker held
 	g.reset()
+	gap := guardFirstRebase
+	next := gap // the search before which the baseline is re-measured
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if g.relative && (i > 0 && i%guardRebaseEvery == 0 || g.stuck >= guardStuck) {
+		if g.relative && (i == next || g.stuck >= guardStuck) {
+			if i == next {
+				gap = min(2*gap, guardRebaseEvery)
+				next += gap
+			}
 			g.rebase(ctx, tick.C)
 			continue
 		}

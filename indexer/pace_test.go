@@ -573,31 +573,39 @@ func TestPacerHold(t *testing.T) {
 
 // TestGuardRebase: a relative guard re-measures its baseline with the
 // worker held back, and the target follows a node that became slower for
-// good, by at most guardRebaseGrowth per re-measure: at once when the
-// searches stay above the target however far the rate falls (stuck, here
-// 4 x slower), every guardRebaseEvery searches otherwise (here 1.2 x
-// slower: inside the target, so the rate neither falls nor rises). The
-// hold ends when the guard stops.
+// good, by at most guardRebaseGrowth per re-measure: early (after
+// guardFirstRebase searches: here 1.2 x slower from the start, inside the
+// target, so the rate does not fall), and at once when the searches stay
+// above the target however far the rate falls (stuck: here 4 x slower
+// once the early re-measures are done, long before the next scheduled
+// one). The hold ends when the guard stops.
 func TestGuardRebase(t *testing.T) {
 	for _, c := range []struct {
 		name       string
+		before     int // searches before the slowdown
 		slower     time.Duration
 		minS, maxS int // searches after the slowdown until the target moves
 	}{
-		{"stuck", 40 * time.Millisecond, guardStuck * guardConfirm * guardWindowSize(1), guardRebaseEvery - 1},
-		{"periodic", 12 * time.Millisecond, guardRebaseEvery - 2*guardWindowSize(1) - baselineWarmup, guardRebaseEvery + guardWindowSize(1) + 2},
+		// Re-measures (16 searches each) come after 32 steering searches,
+		// 64 more and 128 more (search 270), then after 240 more (509).
+		{"early", 0, 12 * time.Millisecond, guardFirstRebase, guardFirstRebase + guardWindowSize(1) + 2},
+		{"stuck", 280, 40 * time.Millisecond, guardStuck * guardConfirm * guardWindowSize(1), 180},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := startRelativeGuard(t, 10*time.Millisecond, 1000, 2*time.Millisecond)
 			defer g.cancel()
-			srv, searches, ix, m, first, cancel := g.delayServer, g.searches, g.ix, g.m, g.target, g.cancel
+			srv, searches, ix, m, cancel := g.delayServer, g.searches, g.ix, g.m, g.cancel
 			for len(searches) > 0 {
 				<-searches // the baseline's
 			}
-			srv.set(c.slower) // the node is slower now, for good
+			for i := 0; i < c.before; i++ {
+				<-searches
+			}
+			first := testutil.ToFloat64(m.GuardTarget) // seconds
+			srv.set(c.slower)                          // the node is slower now, for good
 			var held bool
 			n := 0
-			for deadline := time.After(30 * time.Second); testutil.ToFloat64(m.GuardTarget) <= first.Seconds(); {
+			for deadline := time.After(30 * time.Second); testutil.ToFloat64(m.GuardTarget) <= first; {
 				select {
 				case <-searches:
 					n++
@@ -614,7 +622,7 @@ func TestGuardRebase(t *testing.T) {
 			if n < c.minS || n > c.maxS {
 				t.Fatalf("target moved after %d searches at the slower speed, want %d to %d", n, c.minS, c.maxS)
 			}
-			if got, limit := testutil.ToFloat64(m.GuardTarget), first.Seconds()*guardRebaseGrowth*1.0001; got > limit {
+			if got, limit := testutil.ToFloat64(m.GuardTarget), first*guardRebaseGrowth*1.0001; got > limit {
 				t.Fatalf("target %v s after one re-measure, want at most %v", got, limit)
 			}
 			cancel()

@@ -48,7 +48,7 @@ func (g *gentleFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line, the first 16 used) run against the target index every --guard-interval; the worker's documents per second (shared by all lanes, sent as a steady stream of small bulks) start at 500 and follow them: double while the searches stay fast (up to 4000, then grow by a fifth); once they are slower than --search-latency-target for two windows of 16 searches in a row, halve, and from then on fall to 70% when slow and grow by a fifth when well under it")
 	g.searchTarget = latencyTarget{abs: 200 * time.Millisecond}
 	fs.Var(&g.searchTarget, "search-latency-target", "with --guard-query: the search latency above which the worker backs off: a duration (200ms; the p90 of the guard's last 16 searches stays under it), "+
-		"or a factor of the mean latency measured with the worker paused (1.2x: the guard's mean, without the slowest eighth, may get 20% slower; measured with 32 searches at start, again every 240 guard searches and after three cuts in a row)")
+		"or a factor of the mean latency measured with the worker paused (1.2x: the guard's mean, without the slowest eighth, may get 20% slower; measured with 32 searches at start, again after 32, 64 and 128 guard searches, then every 240, and after three cuts in a row)")
 	fs.DurationVar(&g.guardInterval, "guard-interval", 500*time.Millisecond, "with --guard-query: how often one guard search runs (its whole load)")
 }
 
