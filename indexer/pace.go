@@ -572,7 +572,7 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.setGuardRate(cfg.StartRate, "")
 	g := &guard{ix: ix, path: path, queries: queries, size: size, target: target, raise: raise, interval: cfg.Interval,
-		relative: cfg.Relative > 0, factor: cfg.Relative, base: base, rate: cfg.StartRate, start: cfg.StartRate}
+		relative: cfg.Relative > 0, factor: cfg.Relative, base: base, rate: cfg.StartRate, doubleTo: guardDoubleTo * cfg.StartRate}
 	go g.steer(ctx)
 	return target, nil
 }
@@ -656,7 +656,7 @@ type guard struct {
 	factor   float64       // Relative
 	base     time.Duration // the baseline in force (relative)
 	rate     float64       // documents per second allowed
-	start    float64       // StartRate
+	doubleTo float64       // where the doubling start stops (guardDoubleTo x StartRate)
 	slow     int           // windows in a row above the target
 	stuck    int           // latency cuts since the last raise or re-measure
 	started  bool          // the doubling start has ended
@@ -763,7 +763,7 @@ func (g *guard) judge(q time.Duration) {
 	case q <= g.raise:
 		g.slow = 0
 		r := g.rate * guardStep
-		if !g.started && g.rate*2 <= guardDoubleTo*g.start {
+		if !g.started && g.rate*2 <= g.doubleTo {
 			r = g.rate * 2
 		}
 		// Not above twice what the worker achieved meanwhile: a rate it

@@ -330,7 +330,7 @@ func TestGuardBacksOff(t *testing.T) {
 // the target hold it.
 func TestGuardSteps(t *testing.T) {
 	ix, m := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
-	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 100, start: 100}
+	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 100, doubleTo: guardDoubleTo * 100}
 	ix.setGuardRate(g.rate, "")
 	g.reset()
 	// sent pretends the worker sent n documents over the last second.
@@ -393,7 +393,7 @@ func TestGuardSteps(t *testing.T) {
 // re-measure clears the count, a failed search does not add to it.
 func TestGuardStuck(t *testing.T) {
 	ix, _ := guardIndexer(t, guardServer(t, func() time.Duration { return 0 }, make(chan struct{}, 1)))
-	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 1000, start: 1000}
+	g := &guard{ix: ix, target: 50 * time.Millisecond, raise: 40 * time.Millisecond, rate: 1000}
 	g.reset()
 	for i := 0; i < guardStuck; i++ {
 		g.judge(time.Second)

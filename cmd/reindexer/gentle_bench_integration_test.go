@@ -149,30 +149,18 @@ func BenchmarkGentle(b *testing.B) {
 		docsSec float64 // over the whole replay
 		guard   string  // the guard's baseline log line
 		inPhase float64 // documents indexed per second during the phase
-		// The machine's CPU over the phase, shares of all its CPUs: busy
-		// (any process) and stolen by the hypervisor for other guests.
-		busy, steal float64
-		// The p99 of the searches made in seconds with under 2 % steal,
-		// and how many those were.
-		quietP99 time.Duration
-		quiet    int
+		machine machineLoad
 	}
 	var results []result
-	var busy, steal float64 // of the last phase
-	var quietP99 time.Duration
-	var quiet int
-	search := func(index string) probe.SideStats {
+	search := func(index string) (probe.SideStats, machineLoad) {
 		began := time.Now()
 		st, err := probeFor(context.Background(), cl, index, queries, qps, phase)
 		if err != nil {
 			b.Fatal(err)
 		}
-		trace.print(began, time.Now())
-		trace.mu.Lock()
-		busy, steal = trace.cpuBetween(began, time.Now())
-		trace.mu.Unlock()
-		quietP99, quiet = trace.quietP99(began, time.Now(), 0.02)
-		return st
+		end := time.Now()
+		trace.print(began, end)
+		return st, trace.load(began, end)
 	}
 	// REINDEXER_GENTLE_PHASES picks phases (e.g. "1,3"); with
 	// REINDEXER_GENTLE_WAIT=0 a replay is stopped (SIGTERM) when its phase
@@ -186,9 +174,8 @@ func BenchmarkGentle(b *testing.B) {
 	idlePhase := func(name, index string) {
 		settle(b, env)
 		before := readNodeLoad(b, env, index)
-		st := search(index)
-		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, index).since(before), busy: busy, steal: steal,
-			quietP99: quietP99, quiet: quiet})
+		st, machine := search(index)
+		results = append(results, result{name: name, search: st, node: readNodeLoad(b, env, index).since(before), machine: machine})
 	}
 	// Warm up: the node's JIT and caches see the same searches first (not
 	// counted), so that phase 1 is not its cold start.
@@ -231,10 +218,9 @@ func BenchmarkGentle(b *testing.B) {
 				b.Fatal(err)
 			}
 			before := readNodeLoad(b, env, index)
-			st := search(index)
+			st, machine := search(index)
 			load := readNodeLoad(b, env, index).since(before)
-			r := result{name: name, search: st, node: load, inPhase: float64(load.indexed) / load.wall.Seconds(), busy: busy, steal: steal,
-				quietP99: quietP99, quiet: quiet}
+			r := result{name: name, search: st, node: load, inPhase: float64(load.indexed) / load.wall.Seconds(), machine: machine}
 			if !wait {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 				_ = cmd.Wait()
@@ -299,7 +285,7 @@ func BenchmarkGentle(b *testing.B) {
 		}
 		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %d | %.0f | %s | %.0f %% | %d (%d) | %.0f %% / %.1f %% | %s (%d) |\n", r.name, probe.Round(r.search.P50), probe.Round(r.search.P99),
 			probe.Round(r.search.Max), r.search.Errors+r.search.Rejected+r.search.Unsent, r.inPhase, rate,
-			100*r.node.cpu.Seconds()/r.node.wall.Seconds(), r.node.youngGCs, r.node.youngGCTime.Milliseconds(), 100*r.busy, 100*r.steal, probe.Round(r.quietP99), r.quiet)
+			100*r.node.cpu.Seconds()/r.node.wall.Seconds(), r.node.youngGCs, r.node.youngGCTime.Milliseconds(), 100*r.machine.busy, 100*r.machine.steal, probe.Round(r.machine.quietP99), r.machine.quiet)
 	}
 	for _, r := range results {
 		if r.guard != "" {
@@ -313,7 +299,7 @@ func BenchmarkGentle(b *testing.B) {
 	for _, r := range results {
 		switch {
 		case strings.HasPrefix(r.name, "1 "):
-			idleP99, idleQuiet = float64(r.search.P99), float64(r.quietP99)
+			idleP99, idleQuiet = float64(r.search.P99), float64(r.machine.quietP99)
 		case strings.HasPrefix(r.name, "2 "):
 			unthrottled = r.docsSec
 			if idleP99 > 0 {
@@ -321,8 +307,8 @@ func BenchmarkGentle(b *testing.B) {
 			}
 		case strings.HasPrefix(r.name, "3 ") && idleP99 > 0:
 			b.ReportMetric(float64(r.search.P99)/idleP99, "p99-gentle/idle")
-			if idleQuiet > 0 && r.quietP99 > 0 {
-				b.ReportMetric(float64(r.quietP99)/idleQuiet, "p99-gentle/idle-under-2%-steal")
+			if idleQuiet > 0 && r.machine.quietP99 > 0 {
+				b.ReportMetric(float64(r.machine.quietP99)/idleQuiet, "p99-gentle/idle-under-2%-steal")
 			}
 			if unthrottled > 0 && r.docsSec > 0 {
 				b.ReportMetric(r.docsSec/unthrottled, "docs/s-gentle/unthrottled")
@@ -394,7 +380,27 @@ type searchTrace struct {
 	mu  sync.Mutex
 	at  []time.Time
 	lat []time.Duration
-	cpu []cpuSample // every second, while tracing
+	cpu []cpuSample // every second (sampleCPU)
+}
+
+// machineLoad is what the machine did during a phase: the shares of all
+// its CPUs that were busy (any process) and stolen by the hypervisor for
+// other guests, and the p99 of the phase's searches made in seconds with
+// under 2% steal, with how many those were.
+type machineLoad struct {
+	busy, steal float64
+	quietP99    time.Duration
+	quiet       int
+}
+
+// load returns the machine's load over [from, to).
+func (t *searchTrace) load(from, to time.Time) machineLoad {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var l machineLoad
+	l.busy, l.steal = t.cpuBetween(from, to)
+	l.quietP99, l.quiet = t.quietP99(from, to, 0.02)
+	return l
 }
 
 // cpuSample is the machine's CPU counters (/proc/stat, in ticks) at a
@@ -466,10 +472,8 @@ func (t *searchTrace) RoundTrip(r *http.Request) (*http.Response, error) {
 // seconds in which the hypervisor took less than maxSteal of the machine's
 // CPUs, and how many searches that is: the same statistic with another
 // guest's load on the host left out (applied alike to every phase; a
-// diagnostic, not the verdict).
+// diagnostic, not the verdict); t.mu held.
 func (t *searchTrace) quietP99(from, to time.Time, maxSteal float64) (time.Duration, int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	var lat []time.Duration
 	for i, at := range t.at {
 		if at.Before(from) || !at.Before(to) {
