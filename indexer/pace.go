@@ -435,16 +435,17 @@ type GuardConfig struct {
 	// own latency before this worker writes: Guard first runs two windows
 	// of searches (one every 100ms at most, before the first bulk, after
 	// two that open connections) and the target becomes Relative times
-	// the lower of their two trimmed means (the mean without the slowest
-	// eighth); the guard then steers on the trimmed mean of its last
-	// window (a window is 16 searches, or the fewest whole rounds of the
-	// queries above 16, so that every window and baseline holds the same
-	// mix of cheap and costly queries; a mean feels the slow searches a
-	// write load causes, which a median of 16 ignores, and is steadier than
-	// a tail quantile of so few; leaving out the slowest two keeps one
-	// search a stalled VM or a collection held up from counting as a
-	// slowdown). 1.5 means "searches may become at most 50% slower on
-	// average". Overrides Target.
+	// the lower of their two slow means (the mean of the slower half of a
+	// window without its slowest eighth, see slowMean); the guard then
+	// steers on the slow mean of its last window (a window is 16
+	// searches, or the fewest whole rounds of the queries above 16, so
+	// that every window and baseline holds the same mix of cheap and
+	// costly queries; the slower half carries the slowdown a write load
+	// causes, which a median of 16 ignores and a whole mean dilutes, and
+	// averaging six of them is steadier than one tail quantile; leaving
+	// out the slowest two keeps one search a stalled VM or a collection
+	// held up from counting as a slowdown). 1.5 means "the slower half of
+	// the searches may become at most 50% slower". Overrides Target.
 	Relative float64
 	// Interval is how often one guard search runs while the worker writes:
 	// the guard's whole load. Default 500ms.
@@ -478,8 +479,11 @@ const (
 	// A baseline taken in a noisy moment is lax, and doubling from it
 	// reached 23 000 docs/s (twice an unthrottled replay on a 2-vCPU
 	// node) before the searches pushed back; a fifth per window gives them
-	// many windows to push back in before the rate is high.
-	guardDoubleTo = 8
+	// many windows to push back in before the rate is high. At 4 000 docs/s
+	// (once 8 x) searches' p99 on such a node had already risen 1.5-2 x
+	// while their slow mean (what the guard sees) rose a fifth: the
+	// doubling stops at 2 000.
+	guardDoubleTo = 4
 	// guardStuck is how many cuts in a row, with no raise between them,
 	// make a relative guard re-measure its baseline at once rather than at
 	// the next guardRebaseEvery: searches that stay slow however far the
@@ -492,7 +496,7 @@ const (
 // A relative guard re-measures its baseline after guardFirstRebase
 // intervals, then after twice as many each time up to every
 // guardRebaseEvery (and when stuck, see guardStuck): it holds the worker's
-// bulks back for one interval, then takes the trimmed mean of one window
+// bulks back for one interval, then takes the slow mean of one window
 // of searches (about 7% of the time without writes, once the re-measures
 // are guardRebaseEvery apart). The first comes early because the baseline
 // at start may be lax (a node still busy with what ran before: one was
@@ -521,9 +525,9 @@ const (
 // far less than the same documents in large bursts.
 //
 // The rate starts at StartRate and doubles every window (16 searches, see
-// Relative) while they are fast, up to 8 x StartRate, then grows by a
+// Relative) while they are fast, up to 4 x StartRate, then grows by a
 // fifth per window; the first time the searches' quantile (the second
-// slowest of the window, about their 90th percentile; their trimmed mean
+// slowest of the window, about their 90th percentile; their slow mean
 // for a relative target) is above the target in two windows in a row, it
 // halves and from then on falls to 70% when above the target twice in a
 // row and grows by a fifth while the quantile is below four fifths of the
@@ -567,7 +571,7 @@ func (ix *Indexer) Guard(ctx context.Context, cfg GuardConfig) (time.Duration, e
 		}
 		target, raise = relativeTarget(base, cfg.Relative)
 		ix.log.Info("guard baseline measured", "index", ix.cfg.Index, "searches", 2*size,
-			"mean", base, "target", target)
+			"slow_mean", base, "target", target)
 	}
 	ix.m.GuardTarget.Set(target.Seconds())
 	ix.setGuardRate(cfg.StartRate, "")
@@ -613,7 +617,7 @@ func (ix *Indexer) setGuardRate(r float64, reason string) {
 const baselineWarmup = 2
 
 // baseline runs baselineWarmup + rounds*size searches, spaced by gap, and
-// returns the lowest of the trimmed means (trimmedMean) of each window of
+// returns the lowest of the slow means (slowMean) of each window of
 // size (which start at the first query): the quieter round, since a moment
 // of unrelated load during one would set a lax target.
 func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, rounds, size int, gap time.Duration) (time.Duration, error) {
@@ -635,9 +639,9 @@ func (ix *Indexer) baseline(ctx context.Context, path string, queries [][]byte, 
 		lat = append(lat, d)
 	}
 	lat = lat[baselineWarmup:]
-	base := trimmedMean(lat[:size])
+	base := slowMean(lat[:size])
 	for i := size; i+size <= len(lat); i += size {
-		base = min(base, trimmedMean(lat[i:i+size]))
+		base = min(base, slowMean(lat[i:i+size]))
 	}
 	return base, nil
 }
@@ -739,13 +743,13 @@ func (g *guard) rebase(ctx context.Context, tick <-chan time.Time) {
 		g.ix.m.GuardLatency.Observe(d.Seconds())
 		lat = append(lat, d)
 	}
-	m := trimmedMean(lat)
+	m := slowMean(lat)
 	base := min(m, time.Duration(guardRebaseGrowth*float64(g.base)))
 	g.base = base
 	g.target, g.raise = relativeTarget(base, g.factor)
 	g.ix.m.GuardTarget.Set(g.target.Seconds())
 	g.ix.log.Info("guard baseline re-measured", "index", g.ix.cfg.Index, "searches", g.size,
-		"mean", m, "baseline", base, "target", g.target, "rate", g.rate)
+		"slow_mean", m, "baseline", base, "target", g.target, "rate", g.rate)
 	g.reset()
 }
 
@@ -813,15 +817,15 @@ func (g *guard) reset() {
 }
 
 // guardWindow holds the latencies of the last guard searches (a window of
-// up to 32) and gives their mean or a high quantile: the second largest,
-// about the 90th percentile of 16. A single fast sample says little about
-// the tail searches suffer; the guard steers on the tail or the mean.
+// up to 32) and gives their slow mean or a high quantile: the second
+// largest, about the 90th percentile of 16. A single fast sample says
+// little about the tail searches suffer; the guard steers on the tail.
 type guardWindow struct {
 	lat [32]time.Duration
 	n   int
 }
 
-// add adds d to a window of size and returns the window's mean (avg) or
+// add adds d to a window of size and returns the window's slow mean (avg) or
 // its second largest.
 func (w *guardWindow) add(d time.Duration, size int, avg bool) time.Duration {
 	size = min(size, len(w.lat))
@@ -829,7 +833,7 @@ func (w *guardWindow) add(d time.Duration, size int, avg bool) time.Duration {
 	w.n++
 	held := w.lat[:min(w.n, size)]
 	if avg {
-		return trimmedMean(held)
+		return slowMean(held)
 	}
 	top, second := time.Duration(0), time.Duration(0)
 	for _, v := range held {
@@ -846,15 +850,20 @@ func (w *guardWindow) add(d time.Duration, size int, avg bool) time.Duration {
 	return second
 }
 
-// trimmedMean returns the mean of lat without its slowest eighth (2 of
-// 16): a search the hypervisor or a collection happened to stall is 5-10
-// times the others on a small node and alone moves a window's mean by half
-// a baseline, which is noise; a write load slows many searches of a
-// window, and moves the trimmed mean all the same.
-func trimmedMean(lat []time.Duration) time.Duration {
+// slowMean returns the mean of the slower half of lat without its slowest
+// eighth (for 16: the 9th to the 14th fastest), the statistic a relative
+// guard steers on. A write load slows some searches of a window (those
+// that meet a bulk, a refresh or a merge) and leaves the others as they
+// were: the fast half dilutes a whole window's mean, so a mean held within
+// 1.5 x let the searches' p99 rise 1.9 x; the slower half carries the
+// slowdown a tail feels. Leaving out the slowest eighth keeps a search the
+// hypervisor or a collection happened to stall (5-10 times the others on a
+// small node) from counting as a slowdown (fewer than 8: the slower half
+// whole).
+func slowMean(lat []time.Duration) time.Duration {
 	s := slices.Clone(lat)
 	slices.Sort(s)
-	return mean(s[:len(s)-len(s)/8])
+	return mean(s[len(s)/2 : len(s)-len(s)/8])
 }
 
 // mean returns the mean of lat (0 for none).

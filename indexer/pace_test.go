@@ -380,12 +380,20 @@ func TestGuardSteps(t *testing.T) {
 	// The doubling start stops at guardDoubleTo times the start rate; from
 	// there a fast window raises by a fifth, and the first cut still halves.
 	g.rate, g.started, g.slow = 100, false, 0
-	for _, want := range []float64{200, 400, 800, 800 * guardStep, 800 * guardStep * guardStep} {
+	var wants []float64
+	for r := 200.0; r <= 100*guardDoubleTo; r *= 2 {
+		wants = append(wants, r)
+	}
+	top := 100 * guardDoubleTo * guardStep * guardStep
+	if len(wants) < 2 || wants[len(wants)-1] != 100*guardDoubleTo {
+		t.Fatalf("guardDoubleTo %d: want a power of two of at least 4", guardDoubleTo)
+	}
+	for _, want := range append(wants, 100*guardDoubleTo*guardStep, top) {
 		sent(1 << 20)
 		step(10*time.Millisecond, want)
 	}
-	step(60*time.Millisecond, 800*guardStep*guardStep)
-	step(60*time.Millisecond, 800*guardStep*guardStep/2)
+	step(60*time.Millisecond, top)
+	step(60*time.Millisecond, top/2)
 }
 
 // TestGuardStuck: latency cuts in a row with no raise between them count
@@ -518,22 +526,23 @@ func TestGuardWindowQuantile(t *testing.T) {
 	if q := w.add(2*time.Millisecond, 16, false); q != 2*time.Millisecond {
 		t.Fatalf("quantile %v after the slow samples left, want 2ms", q)
 	}
-	// The trimmed mean (relative targets): the slowest eighth is left out,
-	// so one stalled search of 16 does not move it, while a slowdown of
-	// most searches does.
+	// The slow mean (relative targets): the slower half without the
+	// slowest eighth, so one stalled search of 16 does not move it, while
+	// a slowdown of some searches moves it more than a whole mean.
 	var m guardWindow
 	addN(&m, 4*time.Millisecond, 15, true)
 	if got := m.add(40*time.Millisecond, 16, true); got != 4*time.Millisecond {
-		t.Fatalf("trimmed mean of 15 x 4ms and one 40ms = %v, want 4ms", got)
+		t.Fatalf("slow mean of 15 x 4ms and one 40ms = %v, want 4ms", got)
 	}
-	addN(&m, 10*time.Millisecond, 7, true)
-	// With the next: 7 x 4ms, 1 x 40ms (oldest first) and 8 x 10ms:
-	// without the two slowest (40 and 10), (7*4 + 7*10) / 14 = 7ms.
+	addN(&m, 10*time.Millisecond, 3, true)
+	// With the next: 11 x 4ms, 1 x 40ms (oldest first) and 4 x 10ms;
+	// sorted, the 9th to the 14th: 4, 4, 4, 10, 10, 10 = 7ms (the mean
+	// without the slowest eighth would be 5.7ms).
 	if got := m.add(10*time.Millisecond, 16, true); got != 7*time.Millisecond {
-		t.Fatalf("trimmed mean after half the window slowed: %v, want 7ms", got)
+		t.Fatalf("slow mean after a quarter of the window slowed: %v, want 7ms", got)
 	}
-	if got := trimmedMean([]time.Duration{9, 1, 30, 2, 3, 5}); got != 50/6 {
-		t.Fatalf("trimmed mean of 6 (nothing left out): %v, want 50/6", got)
+	if got := slowMean([]time.Duration{9, 1, 30, 2, 3, 5}); got != 14 {
+		t.Fatalf("slow mean of 6 (nothing left out): %v, want (5+9+30)/3", got)
 	}
 }
 

@@ -32,8 +32,8 @@ const gentleUsage = `Gentle on the target (all off by default, which is right fo
 cluster that serves no searches yet; add replay --bulk-load there):
   a cluster under canary traffic:  --guard-query FILE --search-latency-target 1.2x
       (the worker's documents per second follow representative searches:
-      it backs off while they are more than 20% slower on average than with
-      the worker paused, before the node rejects anything)
+      it backs off while the slower half of them is more than 20% slower
+      than with the worker paused, before the node rejects anything)
   a live production cluster:       --guard-query FILE --search-latency-target
       <your search SLO, e.g. 80ms> --max-rate N --target-latency 500ms (a hard
       cap on documents per second for all lanes; start at a fifth of what an
@@ -45,10 +45,10 @@ func (g *gentleFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&g.maxRate, "max-rate", 0, "cap on documents per second sent by all lanes together (retries included); also closes bulks at a tenth of a second's worth, a steady stream instead of bursts; 0: no cap")
 	fs.Float64Var(&g.maxBytesRate, "max-bytes-rate", 0, "cap on bulk body bytes per second; also closes bulks at a tenth of a second's worth (at least 16KiB); 0: no cap")
 	fs.DurationVar(&g.targetLatency, "target-latency", 0, "turn on adaptive bulk concurrency: grow while bulks answer within this, halve on 429/rejected/503 or slower bulks (turn on for a cluster that serves searches); 0: off, every lane sends at will")
-	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line, the first 16 used) run against the target index every --guard-interval; the worker's documents per second (shared by all lanes, sent as a steady stream of small bulks) start at 500 and follow them: double while the searches stay fast (up to 4000, then grow by a fifth); once they are slower than --search-latency-target for two windows of 16 searches in a row, halve, and from then on fall to 70% when slow and grow by a fifth when well under it")
+	fs.StringVar(&g.guardQuery, "guard-query", "", "file of representative search bodies (one JSON per line, the first 16 used) run against the target index every --guard-interval; the worker's documents per second (shared by all lanes, sent as a steady stream of small bulks) start at 500 and follow them: double while the searches stay fast (up to 2000, then grow by a fifth); once they are slower than --search-latency-target for two windows of 16 searches in a row, halve, and from then on fall to 70% when slow and grow by a fifth when well under it")
 	g.searchTarget = latencyTarget{abs: 200 * time.Millisecond}
 	fs.Var(&g.searchTarget, "search-latency-target", "with --guard-query: the search latency above which the worker backs off: a duration (200ms; the p90 of the guard's last 16 searches stays under it), "+
-		"or a factor of the mean latency measured with the worker paused (1.2x: the guard's mean, without the slowest eighth, may get 20% slower; measured with 32 searches at start, again after 32, 64 and 128 guard searches, then every 240, and after three cuts in a row)")
+		"or a factor of the latency measured with the worker paused (1.2x: the mean of the slower half of the guard's last 16 searches, without the slowest eighth, may get 20% slower; measured with 32 searches at start, again after 32, 64 and 128 guard searches, then every 240, and after three cuts in a row)")
 	fs.DurationVar(&g.guardInterval, "guard-interval", 500*time.Millisecond, "with --guard-query: how often one guard search runs (its whole load)")
 }
 
