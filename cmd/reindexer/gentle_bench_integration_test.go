@@ -632,7 +632,7 @@ func readNodeLoad(b *testing.B, env *itest.Env, index string) nodeLoad {
 	return l
 }
 
-func getJSON(b *testing.B, url string, v any) {
+func getJSON(b testing.TB, url string, v any) {
 	b.Helper()
 	res, err := http.Get(url)
 	if err != nil {

@@ -129,3 +129,75 @@ func TestReplayThrottledInterrupted(t *testing.T) {
 	itest.CompareToModel(t, itest.DumpIndex(t, env, index), f.model(t, refmodel.ModeTombstone, below(ends)))
 	t.Logf("exit %v after Ctrl-C (drain 2s) with %d of %d committed; resumed %d records", took.Round(time.Millisecond), committed, sum64(ends), r.Sum.Records)
 }
+
+// TestReplayGuardBaselineInterrupted: Ctrl-C while the guard measures its
+// relative baseline (before the first bulk) stops the replay as an
+// interrupted one: exit 1, an incomplete summary, nothing written and
+// nothing committed; the same command resumes and converges on the
+// reference model.
+func TestReplayGuardBaselineInterrupted(t *testing.T) {
+	env := itest.Services(t)
+	topic, index, ck := itest.Name(t, "gbi"), itest.Name(t, "gbi"), itest.Name(t, "ck")
+	itest.CreateTopic(t, env, topic, 2)
+	itest.CreateTopic(t, env, topic+".dlq", 1)
+	itest.CleanupIndex(t, env, ck)
+	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
+	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(93, 500)))
+	ends := f.produce(2000)
+	queries := filepath.Join(t.TempDir(), "guard.jsonl")
+	if err := os.WriteFile(queries, []byte(`{"query":{"match":{"body":"meeting"}}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	group := itest.Name(t, "g")
+	args := replayArgs(env, topic, group, index, ck, "--from-offsets", "0:0,1:0", "--delete-mode", "tombstone",
+		"--guard-query", queries, "--search-latency-target", "1.5x", "--guard-interval", "250ms", "--log-level", "info")
+	p, out := startSplit(t, "replay-baseline-interrupted", args...)
+	// The baseline is 34 searches 100 ms apart: signal at its first.
+	searched := func() int64 {
+		var st struct {
+			All struct {
+				Primaries struct {
+					Search struct {
+						QueryTotal int64 `json:"query_total"`
+					} `json:"search"`
+				} `json:"primaries"`
+			} `json:"_all"`
+		}
+		getJSON(t, env.OpenSearchURL+"/"+index+"/_stats/search", &st)
+		return st.All.Primaries.Search.QueryTotal
+	}
+	for deadline := time.Now().Add(time.Minute); searched() == 0; {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("no guard search within a minute (exited: %v); log:\n%s", p.exited(), tail([]byte(readLog(p)), 3000))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	waitExit(t, p, time.Minute)
+	log := readLog(p)
+	if strings.Contains(log, "guard baseline measured") {
+		t.Fatalf("the baseline finished before the signal: the test did not interrupt it; log:\n%s", tail([]byte(log), 3000))
+	}
+	var ee *exec.ExitError
+	if !errors.As(p.err, &ee) || ee.ExitCode() != exitFailure {
+		t.Fatalf("replay interrupted in its baseline exited with %v, want exit code %d; log:\n%s", p.err, exitFailure, tail([]byte(log), 3000))
+	}
+	data, _ := os.ReadFile(out)
+	var sum summaryJSON
+	if err := json.Unmarshal(data, &sum); err != nil || sum.Complete || sum.Records != 0 {
+		t.Fatalf("summary after Ctrl-C in the baseline: %v, complete %v, %d records; want incomplete, none\n%s", err, sum.Complete, sum.Records, data)
+	}
+	if docs := itest.DumpIndex(t, env, index); len(docs) != 0 {
+		t.Fatalf("%d documents written before the guard's baseline was measured", len(docs))
+	}
+	for part, at := range commits(t, kadm.NewClient(itest.Kafka(t, env)), group, topic) {
+		if at != 0 {
+			t.Fatalf("partition %d committed at %d though nothing was written", part, at)
+		}
+	}
+	r := runReplay(t, "replay-baseline-resumed", 2*time.Minute, args...)
+	if r.Sum.Records != sum64(ends) {
+		t.Errorf("resumed replay read %d records, want all %d", r.Sum.Records, sum64(ends))
+	}
+	itest.CompareToModel(t, itest.DumpIndex(t, env, index), f.model(t, refmodel.ModeTombstone, below(ends)))
+}
