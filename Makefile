@@ -98,10 +98,12 @@ bench-parity: ## reindexer parity on two 1M-document indices and a 1M-event topi
 	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_BENCH_PARITY_DOCS=$${REINDEXER_BENCH_PARITY_DOCS:-1000000} \
 	  $(GO) test -tags integration -run '^$$' -bench BenchmarkParity -benchtime 1x -timeout 60m ./cmd/reindexer
 
-bench-gentle: ## search latency during a replay of 1M events: idle, unthrottled, gentle; --max-rate over a minute (docs/performance.md)
+bench-gentle: ## search latency during a replay of 1M events: idle, unthrottled, gentle; --max-rate over a minute; a rejecting node (docs/performance.md)
 	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 REINDEXER_BENCH_EVENTS=$${REINDEXER_BENCH_EVENTS:-1000000} \
 	  REINDEXER_GENTLE_PHASE=$${REINDEXER_GENTLE_PHASE:-60s} REINDEXER_GENTLE_RATE=$${REINDEXER_GENTLE_RATE:-250,2000,10000} \
 	  $(GO) test -tags integration -run '^$$' -bench BenchmarkGentle -benchtime 1x -timeout 60m ./cmd/reindexer
+	@echo '+ the fourth phase: a node rejecting 30% of bulk items through the fault proxy (also in make test)'
+	$(WITH_SERVICES) env REQUIRE_REAL_SERVICES=1 $(GO) test -tags integration -count=1 -v -run '^TestGentleBacksOffAndRecovers$$' ./consumer
 
 chaos: ## long fault scenarios (restarts, partitions, dropped connections, kill loop, rebalance storm, disk pressure) -> docs/reliability.md
 	rm -rf $(CHAOS_RESULTS)
