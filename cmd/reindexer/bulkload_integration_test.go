@@ -37,8 +37,7 @@ func refreshInterval(t testing.TB, env *itest.Env, index string) string {
 func TestBulkLoad(t *testing.T) {
 	env := itest.Services(t)
 	topic, index, other, ck := itest.Name(t, "bl"), itest.Name(t, "bl"), itest.Name(t, "blo"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 2)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 2)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0,"refresh_interval":"7s"}}`)
 	itest.CreateIndex(t, env, other, `{"settings":{"number_of_shards":1,"number_of_replicas":0,"refresh_interval":"3s"}}`)
 	itest.CleanupIndex(t, env, ck)

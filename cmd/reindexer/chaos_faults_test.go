@@ -418,8 +418,7 @@ func nodeRestart(t *testing.T, st *privateStack) {
 	// make it forget) and a tombstone-mode one.
 	const resIDs = 300
 	rtopic := itest.Name(t, "res")
-	itest.CreateTopic(t, env, rtopic, 1)
-	itest.CreateTopic(t, env, rtopic+".dlq", 1)
+	createTopicDLQ(t, env, rtopic, 1)
 	idxDel, idxTomb := itest.Name(t, "resdel"), itest.Name(t, "restomb")
 	itest.CreateIndex(t, env, idxDel, `{"settings":{"number_of_shards":1,"number_of_replicas":0,"index.gc_deletes":"1h"}}`)
 	itest.CreateIndex(t, env, idxTomb, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)

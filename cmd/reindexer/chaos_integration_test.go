@@ -36,8 +36,7 @@ func chaosSetup(t *testing.T, prefix string, partitions int32, n int, seed int64
 func chaosSetupOn(t *testing.T, env *itest.Env, prefix string, partitions int32, n int, seed int64) (string, string, []chatgen.Event) {
 	topic := itest.Name(t, prefix)
 	index := itest.Name(t, prefix)
-	itest.CreateTopic(t, env, topic, partitions)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, partitions)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
 	cfg := chatgen.DefaultConfig(seed)
 	cfg.IDs = n / 4

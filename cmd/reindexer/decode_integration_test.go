@@ -67,8 +67,7 @@ func shardOf(t *testing.T, env *itest.Env, index, routing string) int {
 func TestTombstoneRoutingReachesDocument(t *testing.T) {
 	env := itest.Services(t)
 	topic, index := itest.Name(t, "dec-rt"), itest.Name(t, "dec-rt")
-	itest.CreateTopic(t, env, topic, 1)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 1)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":6,"number_of_replicas":0}}`)
 	// Rooms whose shard differs from their message's: a delete sent
 	// without routing looks on the wrong shard.
@@ -140,8 +139,7 @@ func TestTombstoneRoutingReachesDocument(t *testing.T) {
 func TestBinaryKeysIntegration(t *testing.T) {
 	env := itest.Services(t)
 	topic := itest.Name(t, "dec-bin")
-	itest.CreateTopic(t, env, topic, 1)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 1)
 	rec := func(key, body string, version int) *kgo.Record {
 		r := &kgo.Record{Topic: topic, Key: []byte(key), Headers: []kgo.RecordHeader{{Key: "v", Value: []byte(fmt.Sprint(version))}}}
 		if body != "" {

@@ -34,8 +34,7 @@ func TestReplayThrottledConverges(t *testing.T) {
 	const rate = 2000
 	env := itest.Services(t)
 	topic, index, ck := itest.Name(t, "thr"), itest.Name(t, "thr"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 3)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 3)
 	itest.CleanupIndex(t, env, ck)
 	// The guard's baseline searches need the index to exist.
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
@@ -73,8 +72,7 @@ func TestReplayThrottledConverges(t *testing.T) {
 func TestReplayThrottledInterrupted(t *testing.T) {
 	env := itest.Services(t)
 	topic, index, ck := itest.Name(t, "thri"), itest.Name(t, "thri"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 2)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 2)
 	itest.CleanupIndex(t, env, index)
 	itest.CleanupIndex(t, env, ck)
 	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(91, 1000)))
@@ -138,8 +136,7 @@ func TestReplayThrottledInterrupted(t *testing.T) {
 func TestReplayGuardBaselineInterrupted(t *testing.T) {
 	env := itest.Services(t)
 	topic, index, ck := itest.Name(t, "gbi"), itest.Name(t, "gbi"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 2)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 2)
 	itest.CleanupIndex(t, env, ck)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
 	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(93, 500)))

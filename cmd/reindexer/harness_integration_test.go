@@ -64,6 +64,15 @@ func start(t testing.TB, name string, args ...string) *proc {
 	return p
 }
 
+// createTopicDLQ creates topic with partitions and its dead-letter topic
+// (topic + ".dlq", one partition), as every replay and run under test
+// writes malformed events there.
+func createTopicDLQ(t testing.TB, env *itest.Env, topic string, partitions int32) {
+	t.Helper()
+	itest.CreateTopic(t, env, topic, partitions)
+	itest.CreateTopic(t, env, topic+".dlq", 1)
+}
+
 // startSplit is start() with the process's stdout (a replay's --json
 // summary) in a file of its own, whose path it returns; p.log gets stderr
 // (the log).

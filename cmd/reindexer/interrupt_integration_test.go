@@ -29,8 +29,7 @@ import (
 func TestReplayInterruptedUnderBlock(t *testing.T) {
 	env := itest.Services(t)
 	topic, index, ck := itest.Name(t, "intr"), itest.Name(t, "intr"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 2)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 2)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
 	itest.CleanupIndex(t, env, ck)
 	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(67, 500)))

@@ -37,8 +37,7 @@ func TestKcatProducer(t *testing.T) {
 	}
 	topic := itest.Name(t, "kcat")
 	index := itest.Name(t, "kcat")
-	itest.CreateTopic(t, env, topic, 3)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 3)
 
 	var in bytes.Buffer
 	for _, e := range events {

@@ -49,8 +49,7 @@ func runExit(t *testing.T, name string, timeout time.Duration, args ...string) (
 func TestReplayReusedGroup(t *testing.T) {
 	env := itest.Services(t)
 	topic, index, ck := itest.Name(t, "plan-reuse"), itest.Name(t, "plan-reuse-x"), itest.Name(t, "plan-reuse-ck")
-	itest.CreateTopic(t, env, topic, 3)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 3)
 	itest.CleanupIndex(t, env, index)
 	itest.CleanupIndex(t, env, ck)
 	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(13, 200)))
@@ -138,8 +137,7 @@ func TestSnapshotGapLaggingFeeder(t *testing.T) {
 	cl := itest.OpenSearch(t, env)
 	mode := refmodel.ModeTombstone
 	topic, a, ck := itest.Name(t, "plan-lag"), itest.Name(t, "plan-lag-a"), itest.Name(t, "plan-lag-ck")
-	itest.CreateTopic(t, env, topic, 4)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 4)
 	itest.CreateIndex(t, env, a, `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
 	itest.CleanupIndex(t, env, ck)
 	adm := kadm.NewClient(itest.Kafka(t, env))
@@ -257,8 +255,7 @@ func TestSnapshotGapRecreatedTopic(t *testing.T) {
 	ctx := t.Context()
 	mode := refmodel.ModeTombstone
 	topic, a, ck := itest.Name(t, "plan-recr"), itest.Name(t, "plan-recr-a"), itest.Name(t, "plan-recr-ck")
-	itest.CreateTopic(t, env, topic, 4)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 4)
 	itest.CreateIndex(t, env, a, `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
 	itest.CleanupIndex(t, env, ck)
 	adm := kadm.NewClient(itest.Kafka(t, env))

@@ -127,8 +127,7 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 func TestProbesKubernetesMeaning(t *testing.T) {
 	env := itest.Services(t)
 	topic, group, index := itest.Name(t, "ops-probe"), itest.Name(t, "ops-probe"), itest.Name(t, "ops-probe")
-	itest.CreateTopic(t, env, topic, 1)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 1)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
 	proxy := newSwitchProxy(t, env.OpenSearchURL)
 	const stall = 2 * time.Second
@@ -226,8 +225,7 @@ func TestProbesKubernetesMeaning(t *testing.T) {
 func TestReplayProbes(t *testing.T) {
 	env := itest.Services(t)
 	topic, group, index := itest.Name(t, "ops-rprobe"), itest.Name(t, "ops-rprobe"), itest.Name(t, "ops-rprobe")
-	itest.CreateTopic(t, env, topic, 2)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 2)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
 	ck := itest.Name(t, "ops-rprobe-ck")
 	t.Cleanup(func() { itest.CleanupIndex(t, env, ck) })

@@ -528,8 +528,7 @@ func TestReplayKillResume(t *testing.T) {
 	}
 	env := itest.Services(t)
 	topic, index, ck := itest.Name(t, "kr"), itest.Name(t, "kr"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 4)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 4)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":2,"number_of_replicas":0}}`)
 	itest.CleanupIndex(t, env, ck)
 	f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(31, n)))
@@ -664,8 +663,7 @@ func TestReplayFromBounds(t *testing.T) {
 	}
 	env := itest.Services(t)
 	topic, ck := itest.Name(t, "fb"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 3)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 3)
 	itest.CleanupIndex(t, env, ck)
 	byTime, byOffsets := itest.Name(t, "fb-time"), itest.Name(t, "fb-offs")
 	for _, ix := range []string{byTime, byOffsets} {
@@ -844,8 +842,7 @@ func TestReplayBlocked(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			env := itest.Services(t)
 			topic, index, ck := itest.Name(t, "blk"), itest.Name(t, "blk"), itest.Name(t, "ck")
-			itest.CreateTopic(t, env, topic, 2)
-			itest.CreateTopic(t, env, topic+".dlq", 1)
+			createTopicDLQ(t, env, topic, 2)
 			itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
 			itest.CleanupIndex(t, env, ck)
 			f := newFeed(t, env, topic, chatgen.MustNew(chatConfig(61, 1000)))

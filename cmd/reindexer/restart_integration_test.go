@@ -46,8 +46,7 @@ func restartToProgress(t *testing.T, prefix string, extra ...string) time.Durati
 	t.Helper()
 	env := itest.Services(t)
 	topic, group, index := itest.Name(t, prefix), itest.Name(t, prefix), itest.Name(t, prefix)
-	itest.CreateTopic(t, env, topic, 3)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 3)
 	itest.CreateIndex(t, env, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
 
 	ctx, cancel := context.WithCancel(t.Context())

@@ -189,8 +189,7 @@ func snapshotGap(t *testing.T, v gapVariant) {
 	ctx := t.Context()
 	cl := itest.OpenSearch(t, env)
 	topic, a, ck := itest.Name(t, "gap"), itest.Name(t, "gap-a"), itest.Name(t, "ck")
-	itest.CreateTopic(t, env, topic, 4)
-	itest.CreateTopic(t, env, topic+".dlq", 1)
+	createTopicDLQ(t, env, topic, 4)
 	// In delete mode the plan starts index.gc_deletes before the usual
 	// cutoff, to replay the deletes the restore forgot. The ordered variant
 	// uses a short gc_deletes so that its lookback fits in the test and its
