@@ -81,13 +81,14 @@ func TestGentleBacksOffAndRecovers(t *testing.T) {
 	if decreases == 0 {
 		t.Errorf("no decrease counted for rejected items")
 	}
-	// The limit climbs back: fast answers add 1/limit, one step per target
-	// latency. Keep writing one probe document (left out of the comparison
-	// below) until it does.
+	// The limit climbs back to the lanes: fast answers add 1/limit, one
+	// step per target latency (2s), so from 1 it takes 7 steps. Keep
+	// writing one probe document (left out of the comparison below) until
+	// it does.
 	var b indexer.Batch
-	for deadline := time.Now().Add(20 * time.Second); testutil.ToFloat64(m.ThrottleLimit) <= low; {
+	for deadline := time.Now().Add(40 * time.Second); testutil.ToFloat64(m.ThrottleLimit) < lanes; {
 		if time.Now().After(deadline) {
-			t.Fatalf("the limit stayed at %v for 20s after the rejections stopped (it fell to %v)", testutil.ToFloat64(m.ThrottleLimit), low)
+			t.Fatalf("the limit was back at %v of %d lanes 40s after the rejections stopped (it fell to %v)", testutil.ToFloat64(m.ThrottleLimit), lanes, low)
 		}
 		b.Reset()
 		ix.Add(&b, &event.Event{Op: event.Upsert, ID: []byte("probe-doc"), Version: 1, Doc: []byte(`{"body":"x"}`)})
