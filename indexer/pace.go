@@ -383,19 +383,14 @@ func overloadReason(status int, retryReason string) string {
 	return ""
 }
 
-// BatchScale returns the share (in (0, 1]) of the configured batch size
-// that batches should be filled to now: 1 unless adaptive concurrency is
-// down to one request in flight and the cluster still asks for less, then
-// it halves per decrease (down to 1/16) and grows back with fast answers.
-// BatchLimits applies it.
-func (ix *Indexer) BatchScale() float64 { return ix.thr.batchScale() }
-
 // MinRateBulkBytes is the smallest bulk body size a bytes rate
 // (MaxBytesRate) closes bulks at.
 const MinRateBulkBytes = 16 << 10
 
 // BatchLimits returns the documents and body bytes to close a bulk at now,
-// given the configured docs and bytes: shrunk by BatchScale, and under a
+// given the configured docs and bytes: shrunk when adaptive concurrency is
+// down to one request in flight and the cluster still asks for less
+// (halved per decrease, down to 1/16, grown back with fast answers), and under a
 // rate (MaxRate, MaxBytesRate, or a guard's rate) to a RateSlice's worth
 // of it, so that the rate reaches the cluster as a steady stream of small
 // bulks rather than one large bulk every few seconds, which searches feel
@@ -512,6 +507,31 @@ const (
 	guardRebaseEvery  = 240
 	guardRebaseGrowth = 1.1
 )
+
+// rebaseClock says before which steering step a relative guard
+// re-measures its baseline: step guardFirstRebase, then twice as many
+// steps later each time, up to every guardRebaseEvery. A re-measure for
+// being stuck restarts the count, so no two re-measures come closer than
+// the gap in force unless the guard is stuck again (a stuck one followed
+// at once by a scheduled one would hold the worker twice for nothing).
+type rebaseClock struct{ gap, next int }
+
+func newRebaseClock() rebaseClock {
+	return rebaseClock{gap: guardFirstRebase, next: guardFirstRebase}
+}
+
+// due reports whether to re-measure before step i (steps count up by one
+// per call); stuck asks for a re-measure now.
+func (c *rebaseClock) due(i int, stuck bool) bool {
+	if i < c.next && !stuck {
+		return false
+	}
+	if i >= c.next {
+		c.gap = min(2*c.gap, guardRebaseEvery)
+	}
+	c.next = i + c.gap
+	return true
+}
 
 // Guard starts the guard: representative searches against the target
 // index that steer the documents per second the worker sends by their
@@ -676,19 +696,14 @@ func (g *guard) steer(ctx context.Context) {
 	defer tick.Stop()
 	defer g.ix.thr.resume() // never leave the worker held
 	g.reset()
-	gap := guardFirstRebase
-	next := gap // the search before which the baseline is re-measured
+	clock := newRebaseClock()
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if g.relative && (i == next || g.stuck >= guardStuck) {
-			if i == next {
-				gap = min(2*gap, guardRebaseEvery)
-				next += gap
-			}
+		if g.relative && clock.due(i, g.stuck >= guardStuck) {
 			g.rebase(ctx, tick.C)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -648,6 +649,36 @@ func TestGuardRebase(t *testing.T) {
 				time.Sleep(5 * time.Millisecond) // poll interval
 			}
 		})
+	}
+}
+
+// TestRebaseClock: scheduled re-measures come after guardFirstRebase
+// steps, then twice as many each time up to guardRebaseEvery; a stuck
+// re-measure comes at once and pushes the scheduled one back by the gap in
+// force instead of leaving it a few steps later.
+func TestRebaseClock(t *testing.T) {
+	run := func(steps int, stuckAt ...int) []int {
+		c := newRebaseClock()
+		var due []int
+		for i := 0; i < steps; i++ {
+			if c.due(i, slices.Contains(stuckAt, i)) {
+				due = append(due, i)
+			}
+		}
+		return due
+	}
+	f, e := guardFirstRebase, guardRebaseEvery
+	sched := []int{f, 3 * f, 7 * f}
+	sched = append(sched, sched[2]+e, sched[2]+2*e)
+	if got := run(sched[4] + 1); !slices.Equal(got, sched) {
+		t.Fatalf("scheduled re-measures at %v, want %v", got, sched)
+	}
+	// Stuck 4 steps before the third scheduled one: that one moves to the
+	// stuck step plus the gap in force (4f), the doubling goes on from there.
+	stuck := sched[2] - 4
+	want := []int{sched[0], sched[1], stuck, stuck + 4*f, stuck + 4*f + e}
+	if got := run(want[4]+1, stuck); !slices.Equal(got, want) {
+		t.Fatalf("re-measures with a stuck one at %d: %v, want %v", stuck, got, want)
 	}
 }
 
