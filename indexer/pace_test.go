@@ -652,6 +652,56 @@ func TestGuardRebase(t *testing.T) {
 	}
 }
 
+// TestGuardRebaseFails: a re-measure whose search fails or is rejected,
+// or whose guard stops, returns early with the baseline and target it
+// found, the stuck count cleared (it is not retried at every tick) and
+// the worker no longer held.
+func TestGuardRebaseFails(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+		cancel bool
+	}{{"500", http.StatusInternalServerError, false}, {"429", http.StatusTooManyRequests, false}, {"stopped", http.StatusOK, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			ix, m := guardIndexer(t, statusClient(t, c.status, "x"))
+			base, target := 10*time.Millisecond, 15*time.Millisecond
+			g := &guard{ix: ix, path: "/i/_search", queries: guardQuery, size: guardWindowSize(1), target: target,
+				raise: 12 * time.Millisecond, relative: true, factor: 1.5, base: base, rate: 1000, stuck: guardStuck}
+			m.GuardTarget.Set(target.Seconds())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tick := make(chan time.Time, 2*g.size)
+			for range cap(tick) {
+				tick <- time.Now()
+			}
+			if c.cancel {
+				tick = make(chan time.Time) // never ticks: the re-measure waits for its first interval
+				time.AfterFunc(20*time.Millisecond, cancel)
+			}
+			done := make(chan struct{})
+			go func() { g.rebase(ctx, tick); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the re-measure did not return")
+			}
+			if g.base != base || g.target != target || testutil.ToFloat64(m.GuardTarget) != target.Seconds() {
+				t.Fatalf("baseline %v, target %v (gauge %v s) after a re-measure that gave up; want %v, %v kept",
+					g.base, g.target, testutil.ToFloat64(m.GuardTarget), base, target)
+			}
+			if g.stuck != 0 {
+				t.Fatalf("stuck %d after a re-measure, want 0", g.stuck)
+			}
+			ix.thr.mu.Lock()
+			held := ix.thr.held != nil
+			ix.thr.mu.Unlock()
+			if held {
+				t.Fatal("the worker is still held after the re-measure gave up")
+			}
+		})
+	}
+}
+
 // TestRebaseClock: scheduled re-measures come after guardFirstRebase
 // steps, then twice as many each time up to guardRebaseEvery; a stuck
 // re-measure comes at once and pushes the scheduled one back by the gap in
