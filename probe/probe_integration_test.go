@@ -124,6 +124,14 @@ func TestProbeStopsWhereTheNodeCannotServe(t *testing.T) {
 		t.Fatal("the proxy delayed nothing")
 	}
 
+	// A fresh proxy: the first plan's last second at 100/s is still in the
+	// old one's rate window, and would delay the next plan's first searches.
+	calm, err := faultproxy.NewLatency(env.OpenSearchURL, faultproxy.Overload{AboveRate: 40, Delay: 600 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer calm.Close()
+	cfg.New.Client = searchClient(t, calm.URL())
 	cfg.Rate, cfg.Steps = 30, []float64{0.5, 1}
 	comfortable, err := probe.Run(t.Context(), cfg)
 	if err != nil {
@@ -131,5 +139,8 @@ func TestProbeStopsWhereTheNodeCannotServe(t *testing.T) {
 	}
 	if comfortable.Verdict != probe.Pass || len(comfortable.Steps) != 2 {
 		t.Fatalf("comfortable plan: verdict %s, steps %s; want pass", comfortable.Verdict, fmt.Sprint(comfortable.Steps))
+	}
+	if st := calm.Stats(); st.Requests == 0 || st.Delayed != 0 {
+		t.Fatalf("comfortable plan through the proxy: %d requests, %d delayed; want some, none delayed", st.Requests, st.Delayed)
 	}
 }
